@@ -1,0 +1,2 @@
+// Public surface of the terminal domain. Filled in by the domain's own modules.
+export {};
