@@ -1,0 +1,169 @@
+/**
+ * The one configuration module of the cloud processes (api, worker, scripts). Every setting is an
+ * environment variable with an embedded default that works for a local run, so `scripts/dev.sh up`
+ * needs no configuration; production points the same variables at real clusters.
+ *
+ * This is the only file of the cloud allowed to read process.env (Biome's noProcessEnv enforces it).
+ * The VM agent has its own config (core/src/agent/config.ts): it is a different program in a different box.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { safeParseJson } from '@factory-factory/core/protocol';
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../workflows/ids.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+/** A JSON object of strings given in one variable, e.g. VM_EXTRA_ENV='{"ANTHROPIC_BASE_URL":"…"}'. */
+const stringRecordJson = z.string().transform((text, ctx) => {
+  const parsed = safeParseJson(z.record(z.string(), z.string()), text);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({
+    code: 'custom',
+    message: `must be a JSON object of string values (${parsed.error.message})`,
+  });
+  return z.NEVER;
+});
+/** Extra bind mounts for VMs, "hostPath:containerPath[:ro]" separated by commas. */
+const mountList = z.string().transform((text, ctx) => {
+  const mounts: { hostPath: string; containerPath: string; readOnly: boolean }[] = [];
+  for (const item of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const [hostPath, containerPath, mode] = item.split(':');
+    if (!hostPath?.startsWith('/') || !containerPath?.startsWith('/') || (mode && mode !== 'ro')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `bad mount '${item}', expected /host/path:/container/path[:ro]`,
+      });
+      return z.NEVER;
+    }
+    mounts.push({ hostPath, containerPath, readOnly: mode === 'ro' });
+  }
+  return mounts;
+});
+
+/**
+ * Every variable the cloud reads, with its default and meaning. README's configuration table and
+ * docker-compose.yml are checked against these names by test/config.test.ts.
+ */
+export const configVariables = {
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where local state lives: Postgres and Temporal data, VM run dirs, generated dev secrets. */
+  FFC_DATA_DIR: z.string().default(resolve(repoRoot, '.data')),
+
+  DATABASE_URL: z.url().default('postgres://ffc:ffc@127.0.0.1:54329/ffc'),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default(DEFAULT_TASK_QUEUE),
+  TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+
+  DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
+
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: port.default(3000),
+  /** Public origin of the dashboard, used in links and CORS. */
+  PUBLIC_URL: z.url().default('http://127.0.0.1:3000'),
+  /** Development only: an API key that identifies DEV_USER_ID until real accounts exist. */
+  DEV_API_KEY: z.string().min(16).optional(),
+  DEV_USER_ID: z.string().default('dev-user'),
+
+  VM_IMAGE: z.string().default('ffc-vm:latest'),
+  VM_NETWORK_MODE: z.enum(['none', 'host', 'bridge']).default('none'),
+  VM_MEMORY_MB: positiveInt.default(2048),
+  VM_CPUS: z.coerce.number().positive().default(1),
+  VM_PIDS_LIMIT: positiveInt.default(512),
+  VM_IDLE_TIMEOUT_MS: positiveInt.default(30 * 60 * 1000),
+  VM_HEALTH_INTERVAL_MS: positiveInt.default(30 * 1000),
+  VM_WARM_POOL_SIZE: z.coerce.number().int().min(0).default(0),
+  /** Test deployments only: environment given to claude and gh inside VMs (e.g. ANTHROPIC_BASE_URL). */
+  VM_EXTRA_ENV: stringRecordJson.default({}),
+  /** Test deployments only: host sockets mounted into VMs (e.g. a fake GitHub's unix socket). */
+  VM_EXTRA_MOUNTS: mountList.default([]),
+  /** Allow VMs to be created at all without TLS etc. checks; false in production images. */
+  VM_DEV_MODE: bool.default(false),
+} as const;
+
+const configSchema = z.object(configVariables);
+export type RawConfig = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Config = ReturnType<typeof shapeConfig>;
+
+function shapeConfig(raw: RawConfig) {
+  return {
+    env: raw.NODE_ENV,
+    logLevel: raw.LOG_LEVEL,
+    dataDir: raw.FFC_DATA_DIR,
+    database: { url: raw.DATABASE_URL, poolMax: raw.DATABASE_POOL_MAX },
+    temporal: {
+      address: raw.TEMPORAL_ADDRESS,
+      namespace: raw.TEMPORAL_NAMESPACE,
+      taskQueue: raw.TEMPORAL_TASK_QUEUE,
+      uiUrl: raw.TEMPORAL_UI_URL,
+    },
+    docker: dockerConnection(raw.DOCKER_HOST),
+    api: {
+      host: raw.API_HOST,
+      port: raw.API_PORT,
+      publicUrl: raw.PUBLIC_URL,
+      devApiKey: raw.DEV_API_KEY,
+      devUserId: raw.DEV_USER_ID,
+    },
+    vm: {
+      image: raw.VM_IMAGE,
+      networkMode: raw.VM_NETWORK_MODE,
+      memoryBytes: raw.VM_MEMORY_MB * 1024 * 1024,
+      nanoCpus: Math.round(raw.VM_CPUS * 1e9),
+      pidsLimit: raw.VM_PIDS_LIMIT,
+      idleTimeoutMs: raw.VM_IDLE_TIMEOUT_MS,
+      healthIntervalMs: raw.VM_HEALTH_INTERVAL_MS,
+      warmPoolSize: raw.VM_WARM_POOL_SIZE,
+      runDirRoot: resolve(raw.FFC_DATA_DIR, 'vm-run'),
+      extraEnv: raw.VM_EXTRA_ENV,
+      extraMounts: raw.VM_EXTRA_MOUNTS,
+      devMode: raw.VM_DEV_MODE,
+    },
+  };
+}
+
+/** DOCKER_HOST as dockerode wants it: a unix socket path, or host and port for tcp. */
+function dockerConnection(dockerHost: string): { socketPath: string } | { host: string; port: number } {
+  if (dockerHost.startsWith('unix://')) return { socketPath: dockerHost.slice('unix://'.length) };
+  const url = new URL(dockerHost.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375) };
+}
+
+/**
+ * Reads and checks the configuration. Unknown FFC-looking variables are not an error (deployments set
+ * many), but every known one with a bad value is reported by name, all at once.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(
+    Object.keys(configVariables)
+      .filter((name) => env[name] !== undefined && env[name] !== '')
+      .map((name) => [name, env[name]]),
+  );
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`),
+    );
+  }
+  return shapeConfig(parsed.data);
+}

@@ -1,0 +1,100 @@
+/**
+ * Reachability of the three services every cloud process needs. Used by /readyz, by scripts/setup.ts
+ * (so `dev.sh up` fails with a sentence, not a stack trace) and by the worker at start-up.
+ */
+
+import { Connection } from '@temporalio/client';
+import type Docker from 'dockerode';
+import pg from 'pg';
+import type { Config } from './config.js';
+
+export type DependencyName = 'postgres' | 'temporal' | 'docker';
+export type DependencyStatus = { name: DependencyName; ok: boolean; detail: string };
+
+/** postgres://user:secret@host/db → postgres://user:***@host/db, so URLs can appear in messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return describe(err.errors[0]);
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+async function withTimeout<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs one reachability check with a deadline and turns any failure into a status with a readable detail. */
+export async function probeDependency(
+  name: DependencyName,
+  where: string,
+  work: () => Promise<unknown>,
+  timeoutMs = 3000,
+): Promise<DependencyStatus> {
+  try {
+    await withTimeout(timeoutMs, work());
+    return { name, ok: true, detail: where };
+  } catch (err) {
+    return { name, ok: false, detail: `${where}: ${describe(err)}` };
+  }
+}
+
+export const fixHints: Record<DependencyName, string> = {
+  postgres: 'start it with `scripts/dev.sh services`, or set DATABASE_URL to a reachable Postgres',
+  temporal:
+    'start it with `scripts/dev.sh services`, or set TEMPORAL_ADDRESS to a reachable Temporal frontend',
+  docker: 'start dockerd (`scripts/dev.sh services` does), or set DOCKER_HOST to a reachable Docker engine',
+};
+
+export async function checkPostgres(url: string, timeoutMs = 3000): Promise<DependencyStatus> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  try {
+    await withTimeout(timeoutMs, client.connect());
+    await withTimeout(timeoutMs, client.query('SELECT 1'));
+    return { name: 'postgres', ok: true, detail: redactUrl(url) };
+  } catch (err) {
+    return { name: 'postgres', ok: false, detail: `${redactUrl(url)}: ${describe(err)}` };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export async function checkTemporal(address: string, timeoutMs = 3000): Promise<DependencyStatus> {
+  let connection: Connection | undefined;
+  try {
+    connection = await withTimeout(timeoutMs, Connection.connect({ address, connectTimeout: timeoutMs }));
+    await withTimeout(timeoutMs, connection.workflowService.getSystemInfo({}));
+    return { name: 'temporal', ok: true, detail: address };
+  } catch (err) {
+    return { name: 'temporal', ok: false, detail: `${address}: ${describe(err)}` };
+  } finally {
+    await connection?.close().catch(() => {});
+  }
+}
+
+export function checkDocker(docker: Docker, where: string, timeoutMs = 3000): Promise<DependencyStatus> {
+  return probeDependency('docker', where, () => docker.ping(), timeoutMs);
+}
+
+export function dockerWhere(config: Config['docker']): string {
+  return 'socketPath' in config ? `unix://${config.socketPath}` : `tcp://${config.host}:${config.port}`;
+}
