@@ -1,0 +1,58 @@
+/**
+ * Docker side effects on managed containers, built from a dockerode client. Each activity is safe to
+ * retry: removing something already gone succeeds.
+ */
+import type Docker from 'dockerode';
+import { LABEL_MANAGED, LABEL_OWNER, LABEL_ROLE, LABEL_USER } from './labels.js';
+
+export type ManagedContainer = {
+  id: string;
+  name: string;
+  owner: string;
+  role: string;
+  userId: string | null;
+  state: string;
+  createdAtMs: number;
+};
+
+/** Docker answers 404 for a missing object and 304 for "already in that state". */
+export function dockerStatusCode(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'statusCode' in err) {
+    const code = (err as { statusCode: unknown }).statusCode;
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
+export function createContainerInventoryActivities(deps: { docker: Docker }) {
+  const { docker } = deps;
+  return {
+    /** Every container carrying our managed label, running or not. */
+    async listManagedContainers(): Promise<ManagedContainer[]> {
+      const list = await docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_MANAGED}=true`] },
+      });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? '').replace(/^\//, ''),
+        owner: c.Labels[LABEL_OWNER] ?? '',
+        role: c.Labels[LABEL_ROLE] ?? '',
+        userId: c.Labels[LABEL_USER] ?? null,
+        state: c.State,
+        createdAtMs: c.Created * 1000,
+      }));
+    },
+
+    /** Force-removes a container and its anonymous volumes; a container already gone is success. */
+    async removeContainer(containerId: string): Promise<{ removed: boolean }> {
+      try {
+        await docker.getContainer(containerId).remove({ force: true, v: true });
+        return { removed: true };
+      } catch (err) {
+        if (dockerStatusCode(err) === 404) return { removed: false };
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,3 @@
+// Every workflow the worker runs. This file is the entry point of the workflow bundle, so it must import
+// only deterministic code (scripts/check-rules.ts checks it).
+export { reconcileStrayContainers } from './reconciler/workflow.js';
