@@ -1,0 +1,38 @@
+/**
+ * The Express application: request context, JSON bodies capped at 1 MB, routes, JSON errors.
+ * Routes are thin; the work happens in services they are given.
+ */
+
+import { MAX_MESSAGE_BYTES } from '@factory-factory/core/protocol';
+import type { Client } from '@temporalio/client';
+import type Docker from 'dockerode';
+import express, { type Express } from 'express';
+import type { Pool } from '../db/pool.js';
+import type { Logger } from '../platform/logger.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { requestContext } from './request-context.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { healthRoutes } from './routes/health.js';
+
+export type AppDependencies = {
+  log: Logger;
+  pool: Pool;
+  temporal: Client;
+  docker: Docker;
+  where: { postgres: string; temporal: string; docker: string };
+  dashboardDir?: string;
+};
+
+export function createApp(deps: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestContext(deps.log));
+  app.use(express.json({ limit: MAX_MESSAGE_BYTES }));
+  app.use(healthRoutes(deps));
+  app.use('/api', notFoundHandler);
+  app.use(dashboardRoutes(deps.dashboardDir));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,62 @@
+/**
+ * The api process: loads config, connects to Postgres, Temporal and Docker, serves until SIGINT/SIGTERM,
+ * then drains and exits. A dependency that is down does not stop start-up: /readyz reports it.
+ */
+import { Client, Connection } from '@temporalio/client';
+import Docker from 'dockerode';
+import { createPool } from '../db/pool.js';
+import { ConfigError, loadConfig } from '../platform/config.js';
+import { dockerWhere, redactUrl } from '../platform/dependencies.js';
+import { createLogger } from '../platform/logger.js';
+import { startApi } from './server.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('api', config.logLevel);
+  const pool = createPool(config.database.url, { max: config.database.poolMax, log });
+  // lazy: the connection is made on first use, so the api starts (and /readyz explains) even if Temporal is down
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const docker = new Docker(config.docker);
+
+  const api = await startApi(
+    {
+      log,
+      pool,
+      temporal,
+      docker,
+      where: {
+        postgres: redactUrl(config.database.url),
+        temporal: config.temporal.address,
+        docker: dockerWhere(config.docker),
+      },
+    },
+    { host: config.api.host, port: config.api.port },
+  );
+  log.info({ url: api.url }, 'api listening');
+
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      api
+        .stop()
+        .then(() => Promise.all([pool.end(), connection.close()]))
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log.error({ err }, 'unclean shutdown');
+            process.exit(1);
+          },
+        );
+    });
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError ? err.message : err instanceof Error ? err.stack : String(err);
+  process.stderr.write(`api: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,53 @@
+/**
+ * WebSocket endpoints share the api's HTTP server. Each path gets its own WebSocketServer in noServer mode;
+ * an upgrade to an unknown path is answered with a plain 404 and closed. Frames are capped at 1 MB.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { MAX_MESSAGE_BYTES } from '@factory-factory/core/protocol';
+import { type WebSocket, WebSocketServer } from 'ws';
+
+export type WsRoute = {
+  path: string;
+  /** May reject by writing an HTTP response to the socket (e.g. 401) and returning false. */
+  authorize?: (req: IncomingMessage, socket: Duplex) => Promise<Record<string, unknown> | false>;
+  onConnection: (ws: WebSocket, req: IncomingMessage, context: Record<string, unknown>) => void;
+};
+
+export function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function createUpgradeRouter(routes: WsRoute[]) {
+  const servers = new Map(
+    routes.map((route) => [
+      route.path,
+      { route, wss: new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES }) },
+    ]),
+  );
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const entry = servers.get(path);
+    if (!entry) {
+      rejectUpgrade(socket, 404, 'not_found', `no WebSocket endpoint at ${path}`);
+      return;
+    }
+    const context = entry.route.authorize ? await entry.route.authorize(req, socket) : {};
+    if (context === false) return;
+    entry.wss.handleUpgrade(req, socket, head, (ws) => entry.route.onConnection(ws, req, context));
+  }
+
+  /** Closes every open socket with 1001 (going away) so clients reconnect to another instance. */
+  function closeAll(): void {
+    for (const { wss } of servers.values()) {
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      wss.close();
+    }
+  }
+
+  return { handleUpgrade, closeAll };
+}

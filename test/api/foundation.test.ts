@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { Client, Connection } from '@temporalio/client';
+import Docker from 'dockerode';
+import WebSocket from 'ws';
+import { type RunningApi, startApi } from '../../api/server.js';
+import { createPool, type Pool } from '../../db/pool.js';
+import { createLogger } from '../../platform/logger.js';
+import { errorCode, request } from '../support/http.js';
+import { testConfig } from '../support/services.js';
+
+const log = createLogger('api-test', 'silent');
+
+async function startWith(options: { databaseUrl?: string; dockerSocket?: string }): Promise<{
+  api: RunningApi;
+  pool: Pool;
+  connection: Connection;
+}> {
+  const pool = createPool(options.databaseUrl ?? testConfig.database.url, { max: 2 });
+  const connection = Connection.lazy({ address: testConfig.temporal.address });
+  const temporal = new Client({ connection, namespace: testConfig.temporal.namespace });
+  const docker = new Docker(options.dockerSocket ? { socketPath: options.dockerSocket } : testConfig.docker);
+  const api = await startApi(
+    { log, pool, temporal, docker, where: { postgres: 'pg', temporal: 'temporal', docker: 'docker' } },
+    { host: '127.0.0.1', port: 0 },
+  );
+  return { api, pool, connection };
+}
+
+describe('api foundation (real Postgres, Temporal, Docker)', () => {
+  let running: Awaited<ReturnType<typeof startWith>>;
+  before(async () => {
+    running = await startWith({});
+  });
+  after(async () => {
+    await running.api.stop();
+    await running.pool.end();
+    await running.connection.close();
+  });
+
+  it('/healthz answers while the process is up', async () => {
+    const res = await request(`${running.api.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.ok(res.headers.get('x-request-id'), 'every response carries a request id');
+  });
+
+  it('/readyz is green when Postgres, Temporal and Docker answer', async () => {
+    const res = await request(`${running.api.url}/readyz`);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(
+      (res.json as { checks: { name: string; ok: boolean }[] }).checks.map((c) => [c.name, c.ok]),
+      [
+        ['postgres', true],
+        ['temporal', true],
+        ['docker', true],
+      ],
+    );
+  });
+
+  it('keeps a caller-supplied request id and replaces a hostile one', async () => {
+    const kept = await request(`${running.api.url}/healthz`, { headers: { 'x-request-id': 'desk-42' } });
+    assert.equal(kept.headers.get('x-request-id'), 'desk-42');
+    const replaced = await request(`${running.api.url}/healthz`, { headers: { 'x-request-id': 'a b\tc' } });
+    assert.notEqual(replaced.headers.get('x-request-id'), 'a b\tc');
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const res = await request(`${running.api.url}/api/nope`);
+    assert.equal(res.status, 404);
+    assert.equal(errorCode(res), 'not_found');
+  });
+
+  it('rejects malformed JSON with a clear 400', async () => {
+    const res = await request(`${running.api.url}/api/anything`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"unterminated": ',
+    });
+    assert.equal(res.status, 400);
+    assert.equal(errorCode(res), 'malformed_json');
+  });
+
+  it('rejects bodies over 1 MB with 413', async () => {
+    const res = await request(`${running.api.url}/api/anything`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ blob: 'x'.repeat(1024 * 1024 + 10) }),
+    });
+    assert.equal(res.status, 413);
+    assert.equal(errorCode(res), 'payload_too_large');
+  });
+
+  it('refuses a WebSocket upgrade to an unknown path with 404', async () => {
+    const wsUrl = `${running.api.url.replace('http', 'ws')}/ws/nowhere`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('upgrade should have been refused')));
+      ws.on('error', () => {});
+    });
+    assert.equal(status, 404);
+  });
+
+  it('serves the dashboard at /', async () => {
+    const res = await request(`${running.api.url}/`);
+    assert.equal(res.status, 200);
+    assert.match(res.text, /Factory Factory Cloud|<div id="app">/);
+  });
+});
+
+describe('api /readyz with a dependency down', () => {
+  it('returns 503 naming each unreachable dependency', async () => {
+    const unreachable = new URL(testConfig.database.url);
+    unreachable.port = '9'; // discard port: nothing listens there
+    const running = await startWith({
+      databaseUrl: unreachable.toString(),
+      dockerSocket: '/nonexistent/docker.sock',
+    });
+    try {
+      const res = await request(`${running.api.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.equal(errorCode(res), 'not_ready');
+      const checks = (res.json as { checks: { name: string; ok: boolean }[] }).checks;
+      assert.deepEqual(
+        checks.filter((c) => !c.ok).map((c) => c.name),
+        ['postgres', 'docker'],
+      );
+      assert.match((res.json as { error: { message: string } }).error.message, /postgres, docker/);
+    } finally {
+      await running.api.stop();
+      await running.pool.end();
+      await running.connection.close();
+    }
+  });
+});
