@@ -1,2 +1,37 @@
-// Public surface of the session domain. Filled in by the domain's own modules.
-export {};
+// Public surface of the session domain: one Claude Code CLI conversation per ClaudeSession.
+export { buildClaudeArgs, type ClaudeCliArgsOptions } from './cli-args.js';
+export {
+  ClaudeCliProcess,
+  type CliExit,
+  type CliProcessHandlers,
+  type CliProtocolError,
+  type CliSpawnOptions,
+  ControlRequestError,
+} from './cli-process.js';
+export {
+  normalizeAnswers,
+  type PermissionAnswer,
+  routeToolRequest,
+  type ToolRequestRoute,
+} from './interactive.js';
+export {
+  ClaudeSession,
+  type ClaudeSessionOptions,
+  DEFAULT_SESSION_LIMITS,
+  type SendMessageInput,
+  type SendMessageResult,
+  SessionError,
+  type SessionErrorCode,
+  type SessionInfo,
+  type SessionLimits,
+  type SessionListener,
+  type SessionSubscription,
+} from './session.js';
+export {
+  applySessionEvent,
+  initialTranscriptState,
+  isTransientEvent,
+  replaySessionEvents,
+  snapshotOf,
+  type TranscriptState,
+} from './transcript.js';

@@ -1,2 +1,9 @@
-// Public surface of the terminal domain. Filled in by the domain's own modules.
-export {};
+// Public surface of the terminal domain: PTYs with scrollback for reattaching clients.
+export { ScrollbackBuffer } from './scrollback.js';
+export {
+  type CreateTerminalOptions,
+  type TerminalListener,
+  TerminalManager,
+  TerminalNotFoundError,
+  type TerminalSubscription,
+} from './terminals.js';

@@ -1,0 +1,258 @@
+import { z } from 'zod';
+import {
+  MessageSettings,
+  MessageState,
+  PermissionMode,
+  QuestionAnswers,
+  SessionRuntime,
+  SessionSnapshot,
+} from './chat.js';
+import { TerminalInfo } from './terminal.js';
+
+/**
+ * The protocol between the cloud (api relay, Temporal activities) and the agent inside each user's VM,
+ * spoken as NDJSON over a unix socket. A connection opens with `hello` carrying the per-VM secret; then
+ * the client sends `request` frames and gets one `response` per request id, plus `event` frames for its
+ * subscriptions. Bump AGENT_PROTOCOL_VERSION on any incompatible change.
+ */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/**
+ * A frame may carry a whole session snapshot, which can be far larger than one CLI line; the socket is
+ * local and authenticated, so the cap only guards against runaway peers.
+ */
+export const MAX_AGENT_FRAME_BYTES = 64 * 1024 * 1024;
+
+export const AgentErrorCode = z.enum([
+  'unauthorized',
+  'unsupported_protocol',
+  'bad_request',
+  'unknown_method',
+  'not_found',
+  'conflict',
+  'queue_full',
+  'timeout',
+  'unavailable',
+  'disconnected',
+  'internal',
+]);
+export type AgentErrorCode = z.infer<typeof AgentErrorCode>;
+
+/** Errors crossing the boundary: a code to branch on and a message a user can act on. */
+export const AgentError = z.object({ code: AgentErrorCode, message: z.string() });
+export type AgentError = z.infer<typeof AgentError>;
+
+const Id = z.string().min(1).max(200);
+
+// ---- domain shapes ----
+
+export const AgentWorkspace = z.object({
+  id: z.string(),
+  name: z.string(),
+  repoUrl: z.string(),
+  branch: z.string(),
+  /** READY, ARCHIVED, or a state of core/workspace's state machine once it is wired in. */
+  status: z.string(),
+  worktreePath: z.string(),
+  createdAt: z.string(),
+  archivedAt: z.string().nullable(),
+});
+export type AgentWorkspace = z.infer<typeof AgentWorkspace>;
+
+export const AgentSessionInfo = z.object({
+  id: z.string(),
+  workspaceId: z.string(),
+  name: z.string(),
+  permissionMode: PermissionMode,
+  model: z.string().nullable(),
+  claudeSessionId: z.string().nullable(),
+  createdAt: z.string(),
+  sessionRuntime: SessionRuntime,
+  messageCount: z.number().int(),
+  queuedCount: z.number().int(),
+});
+export type AgentSessionInfo = z.infer<typeof AgentSessionInfo>;
+
+export const AgentHealth = z.object({
+  agentVersion: z.string(),
+  protocolVersion: z.number().int(),
+  uptimeMs: z.number(),
+  rssBytes: z.number(),
+  /** Sessions whose CLI process is running right now. */
+  liveSessions: z.number().int(),
+  sessions: z.number().int(),
+  terminals: z.number().int(),
+  credentials: z.object({ gh: z.boolean(), claude: z.boolean() }),
+});
+export type AgentHealth = z.infer<typeof AgentHealth>;
+
+const Empty = z.object({});
+const Ack = z.object({ ok: z.literal(true) });
+
+// ---- methods: name → params schema, result schema ----
+
+export const AgentMethods = {
+  'health.ping': { params: Empty, result: AgentHealth },
+
+  'workspace.create': {
+    params: z.object({
+      id: Id.optional(),
+      name: z.string().min(1).max(200).optional(),
+      repoUrl: z.string().min(1).max(2000),
+      branch: z.string().min(1).max(250),
+    }),
+    result: AgentWorkspace,
+  },
+  'workspace.list': {
+    params: z.object({ includeArchived: z.boolean().default(false) }),
+    result: z.object({ workspaces: z.array(AgentWorkspace) }),
+  },
+  'workspace.get': { params: z.object({ workspaceId: Id }), result: AgentWorkspace },
+  'workspace.archive': { params: z.object({ workspaceId: Id }), result: AgentWorkspace },
+
+  'session.create': {
+    params: z.object({
+      id: Id.optional(),
+      workspaceId: Id,
+      name: z.string().min(1).max(200).optional(),
+      permissionMode: PermissionMode.default('default'),
+      model: z.string().min(1).max(200).optional(),
+      appendSystemPrompt: z
+        .string()
+        .max(256 * 1024)
+        .optional(),
+    }),
+    result: AgentSessionInfo,
+  },
+  'session.list': {
+    params: z.object({ workspaceId: Id.optional() }),
+    result: z.object({ sessions: z.array(AgentSessionInfo) }),
+  },
+  'session.get': {
+    params: z.object({ sessionId: Id }),
+    result: z.object({ session: AgentSessionInfo, snapshot: SessionSnapshot }),
+  },
+  'session.send': {
+    params: z.object({
+      sessionId: Id,
+      id: Id.optional(),
+      text: z
+        .string()
+        .min(1)
+        .max(512 * 1024),
+      settings: MessageSettings.optional(),
+    }),
+    result: z.object({ messageId: z.string(), state: MessageState, queuePosition: z.number().int() }),
+  },
+  'session.remove_queued': {
+    params: z.object({ sessionId: Id, messageId: Id }),
+    result: z.object({ removed: z.boolean() }),
+  },
+  'session.answer_question': {
+    params: z.object({ sessionId: Id, requestId: Id, answers: QuestionAnswers }),
+    result: Ack,
+  },
+  'session.answer_permission': {
+    params: z.object({
+      sessionId: Id,
+      requestId: Id,
+      allow: z.boolean(),
+      message: z
+        .string()
+        .max(64 * 1024)
+        .optional(),
+      updatedInput: z.record(z.string(), z.unknown()).optional(),
+    }),
+    result: Ack,
+  },
+  'session.interrupt': { params: z.object({ sessionId: Id }), result: Ack },
+  'session.stop': { params: z.object({ sessionId: Id }), result: Ack },
+  /** Snapshot in the response, then `event` frames (SessionEvent) from snapshot.seq + 1. */
+  'session.subscribe': {
+    params: z.object({ sessionId: Id, subscriptionId: Id }),
+    result: z.object({ snapshot: SessionSnapshot }),
+  },
+
+  'terminal.create': {
+    params: z.object({
+      workspaceId: Id.optional(),
+      cols: z.number().int().min(1).max(1000).default(80),
+      rows: z.number().int().min(1).max(1000).default(24),
+    }),
+    result: TerminalInfo,
+  },
+  'terminal.list': { params: Empty, result: z.object({ terminals: z.array(TerminalInfo) }) },
+  'terminal.input': { params: z.object({ terminalId: Id, data: z.string().max(64 * 1024) }), result: Ack },
+  'terminal.resize': {
+    params: z.object({
+      terminalId: Id,
+      cols: z.number().int().min(1).max(1000),
+      rows: z.number().int().min(1).max(1000),
+    }),
+    result: Ack,
+  },
+  'terminal.kill': { params: z.object({ terminalId: Id }), result: Ack },
+  /** Scrollback in the response, then `event` frames (TerminalEvent). */
+  'terminal.subscribe': {
+    params: z.object({ terminalId: Id, subscriptionId: Id }),
+    result: z.object({ terminal: TerminalInfo, scrollback: z.string() }),
+  },
+
+  /** Ends a session or terminal subscription of this connection. */
+  unsubscribe: { params: z.object({ subscriptionId: Id }), result: Ack },
+} as const;
+
+export type AgentMethod = keyof typeof AgentMethods;
+export type AgentParams<M extends AgentMethod> = z.input<(typeof AgentMethods)[M]['params']>;
+export type AgentParsedParams<M extends AgentMethod> = z.output<(typeof AgentMethods)[M]['params']>;
+export type AgentResult<M extends AgentMethod> = z.output<(typeof AgentMethods)[M]['result']>;
+
+export const AGENT_METHOD_NAMES = Object.keys(AgentMethods) as AgentMethod[];
+
+export function isAgentMethod(name: string): name is AgentMethod {
+  return Object.hasOwn(AgentMethods, name);
+}
+
+// ---- frames ----
+
+export const AgentHelloFrame = z.object({
+  type: z.literal('hello'),
+  protocolVersion: z.number().int(),
+  secret: z.string().min(1).max(4096),
+  /** Free text naming the caller, for the agent's log (e.g. "api-relay", "temporal-activity"). */
+  client: z.string().max(200).optional(),
+});
+export type AgentHelloFrame = z.infer<typeof AgentHelloFrame>;
+
+export const AgentRequestFrame = z.object({
+  type: z.literal('request'),
+  id: Id,
+  method: z.string(),
+  params: z.unknown().optional(),
+});
+export type AgentRequestFrame = z.infer<typeof AgentRequestFrame>;
+
+export const AgentClientFrame = z.discriminatedUnion('type', [AgentHelloFrame, AgentRequestFrame]);
+export type AgentClientFrame = z.infer<typeof AgentClientFrame>;
+
+export const AgentServerFrame = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello_ok'),
+    protocolVersion: z.number().int(),
+    agentVersion: z.string(),
+  }),
+  z.object({ type: z.literal('hello_error'), error: AgentError }),
+  /** `result` when ok, `error` when not. */
+  z.object({
+    type: z.literal('response'),
+    id: z.string(),
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: AgentError.optional(),
+  }),
+  /** `event` is a SessionEvent or a TerminalEvent, according to the subscription. */
+  z.object({ type: z.literal('event'), subscriptionId: z.string(), event: z.unknown() }),
+  /** The agent ended a subscription (session deleted, subscriber too slow, terminal gone). */
+  z.object({ type: z.literal('subscription_ended'), subscriptionId: z.string(), reason: AgentError }),
+]);
+export type AgentServerFrame = z.infer<typeof AgentServerFrame>;

@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ClaudeSession, type ClaudeSessionOptions } from '../../src/session/index.js';
+import { claudeBinPath, claudeTestEnv, TempDirs } from '../support/claude-cli.js';
+import { type FakeAnthropic, startFakeAnthropic, turns } from '../support/fake-anthropic.js';
+import { EventRecorder } from '../support/session-events.js';
+
+/** The real Claude Code CLI, driven through ClaudeSession, against the fake Anthropic API. */
+describe('ClaudeSession with the real Claude CLI', () => {
+  let fake: FakeAnthropic;
+  const dirs = new TempDirs();
+  const sessions: ClaudeSession[] = [];
+
+  before(async () => {
+    fake = await startFakeAnthropic();
+  });
+
+  after(async () => {
+    await fake.close();
+  });
+
+  beforeEach(() => fake.reset());
+
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.close()));
+    dirs.cleanup();
+  });
+
+  function open(overrides: Partial<ClaudeSessionOptions> = {}) {
+    const cwd = dirs.make('work');
+    const home = dirs.make('home');
+    const session = new ClaudeSession({
+      id: `test-${sessions.length}`,
+      cwd,
+      claudeBin: claudeBinPath(),
+      env: claudeTestEnv({ fakeUrl: fake.url, home }),
+      permissionMode: 'default',
+      ...overrides,
+    });
+    sessions.push(session);
+    const events = new EventRecorder();
+    session.subscribe(events.listener);
+    return { session, events, cwd, home };
+  }
+
+  it('runs a plain text turn and reports cost and usage', async () => {
+    const { session, events } = open();
+    fake.script(turns.text('Hello from the fake model'));
+    const sent = session.send({ text: 'say hello' });
+    assert.equal(sent.state, 'QUEUED');
+
+    const result = await events.nextResult();
+    assert.equal(result.subtype, 'success');
+    assert.equal(result.is_error, false);
+    assert.equal(result.result, 'Hello from the fake model');
+    assert.equal(typeof result.total_cost_usd, 'number');
+    assert.ok(result.usage && typeof result.usage === 'object');
+
+    const states = events.ofType('message_state_changed').filter((p) => p.id === sent.messageId);
+    assert.deepEqual(
+      states.map((p) => p.newState),
+      ['QUEUED', 'DISPATCHED', 'COMMITTED'],
+    );
+    const snapshot = session.snapshot();
+    assert.equal(snapshot.sessionRuntime.activity, 'IDLE');
+    assert.equal(snapshot.sessionRuntime.processState, 'alive');
+    assert.equal(snapshot.lastTurn?.subtype, 'success');
+    assert.ok(snapshot.claudeSessionId);
+    assert.equal(snapshot.messages[0]?.source, 'user');
+    assert.equal(snapshot.messages[0]?.text, 'say hello');
+    const assistantTexts = snapshot.messages
+      .filter((m) => m.message?.type === 'assistant')
+      .map((m) => JSON.stringify(m.message));
+    assert.ok(assistantTexts.some((t) => t.includes('Hello from the fake model')));
+    assert.equal(fake.requests[0]?.lastUserText, 'say hello');
+  });
+
+  it('streams text deltas in order when partial messages are on', async () => {
+    const { session, events } = open({ includePartialMessages: true });
+    fake.script(turns.deltas(['Stre', 'amed ', 'text ', 'arrives ', 'in order']));
+    session.send({ text: 'stream please' });
+    await events.nextResult();
+    const deltas = events
+      .ofType('claude_message')
+      .filter((p) => p.data.type === 'stream_event')
+      .map((p) => p.data.event as { type: string; delta?: { type: string; text?: string } })
+      .filter((e) => e.type === 'content_block_delta' && e.delta?.type === 'text_delta')
+      .map((e) => e.delta?.text ?? '');
+    assert.deepEqual(deltas, ['Stre', 'amed ', 'text ', 'arrives ', 'in order']);
+    // Deltas are live only: the snapshot keeps the whole assistant message instead.
+    const snapshot = session.snapshot();
+    assert.ok(snapshot.messages.every((m) => m.message?.type !== 'stream_event'));
+    assert.ok(JSON.stringify(snapshot.messages).includes('Streamed text arrives in order'));
+  });
+
+  it('asks permission for Write and writes the file when allowed', async () => {
+    const { session, events, cwd } = open();
+    fake.script(turns.write('hello.txt', 'hello from Write\n'));
+    session.send({ text: 'create hello.txt' });
+
+    const request = await events.next('permission_request');
+    assert.equal(request.toolName, 'Write');
+    assert.equal(request.planContent, null);
+    assert.equal(session.snapshot().pendingInteractiveRequest?.requestId, request.requestId);
+    session.answerPermission(request.requestId, { allow: true });
+
+    const resolved = await events.next('interactive_request_resolved');
+    assert.equal(resolved.outcome, 'allowed');
+    const result = await events.nextResult();
+    assert.equal(result.is_error, false);
+    assert.equal(readFileSync(join(cwd, 'hello.txt'), 'utf8'), 'hello from Write\n');
+    assert.equal(fake.requests[1]?.toolResults[0]?.isError, false);
+    assert.equal(session.snapshot().pendingInteractiveRequest, null);
+  });
+
+  it('does not run Bash when permission is denied, and tells the model why', async () => {
+    const { session, events, cwd } = open();
+    fake.script(turns.bash('touch denied.txt && echo created', 'Create denied.txt'));
+    session.send({ text: 'run bash' });
+
+    const request = await events.next('permission_request');
+    assert.equal(request.toolName, 'Bash');
+    session.answerPermission(request.requestId, { allow: false, message: 'not in this repo' });
+    assert.equal((await events.next('interactive_request_resolved')).outcome, 'denied');
+
+    const result = await events.nextResult();
+    assert.equal(existsSync(join(cwd, 'denied.txt')), false);
+    const denials = result.permission_denials as unknown[];
+    assert.equal(denials.length, 1);
+    const toolResult = fake.requests[1]?.toolResults[0];
+    assert.equal(toolResult?.isError, true);
+    assert.match(toolResult?.content ?? '', /not in this repo/);
+  });
+
+  it('turns AskUserQuestion into a user_question and returns the answers', async () => {
+    const { session, events } = open();
+    fake.script(turns.ask('Which color do you prefer?', ['Red', 'Blue'], 'Color'));
+    session.send({ text: 'ask me' });
+
+    const question = await events.next('user_question');
+    assert.equal(question.questions[0]?.question, 'Which color do you prefer?');
+    assert.deepEqual(
+      question.questions[0]?.options.map((o) => o.label),
+      ['Red', 'Blue'],
+    );
+    assert.throws(() => session.answerPermission(question.requestId, { allow: true }), /question/);
+    session.answerQuestion(question.requestId, { 'Which color do you prefer?': 'Blue' });
+
+    await events.nextResult();
+    const toolResult = fake.requests[1]?.toolResults[0];
+    assert.equal(toolResult?.isError, false);
+    assert.match(toolResult?.content ?? '', /Blue/);
+  });
+
+  it('asks for plan approval on ExitPlanMode in plan mode', async () => {
+    const { session, events } = open({ permissionMode: 'plan' });
+    fake.script(turns.exitPlanMode('1. Read the code\n2. Fix the bug'));
+    session.send({ text: 'plan the fix' });
+
+    const request = await events.next('permission_request');
+    assert.equal(request.toolName, 'ExitPlanMode');
+    assert.equal(request.planContent, '1. Read the code\n2. Fix the bug');
+    assert.equal(session.snapshot().pendingInteractiveRequest?.kind, 'plan_approval');
+    session.answerPermission(request.requestId, { allow: true });
+    await events.nextResult();
+    assert.equal(fake.requests[1]?.toolResults[0]?.isError, false);
+  });
+
+  it('denies a request nobody answers once the timeout passes', async () => {
+    const { session, events, cwd } = open({ limits: { interactiveTimeoutMs: 300 } });
+    fake.script(turns.write('never.txt', 'never\n'));
+    session.send({ text: 'write never.txt' });
+    await events.next('permission_request');
+    const resolved = await events.next('interactive_request_resolved');
+    assert.equal(resolved.outcome, 'timed_out');
+    await events.nextResult();
+    assert.equal(existsSync(join(cwd, 'never.txt')), false);
+    assert.match(fake.requests[1]?.toolResults[0]?.content ?? '', /No answer/);
+  });
+
+  it('interrupts a turn mid-stream and takes the next message on the same process', async () => {
+    const { session, events } = open({ includePartialMessages: true });
+    fake.script(
+      turns.deltas(
+        Array.from({ length: 200 }, () => 'tick '),
+        100,
+      ),
+    );
+    session.send({ text: 'count slowly' });
+    await events.next('claude_message', (p) => {
+      const event = p.data.event as { type?: string } | undefined;
+      return p.data.type === 'stream_event' && event?.type === 'content_block_delta';
+    });
+    const pid = session.pid;
+    await session.interrupt();
+
+    const interrupted = await events.nextResult();
+    assert.equal(interrupted.subtype, 'error_during_execution');
+    assert.equal(session.snapshot().sessionRuntime.activity, 'IDLE');
+
+    session.send({ text: 'after the interrupt' });
+    const next = await events.nextResult();
+    assert.match(String(next.result), /after the interrupt/);
+    assert.equal(next.is_error, false);
+    assert.equal(session.pid, pid);
+  });
+
+  it('cancels a pending permission request when the turn is interrupted', async () => {
+    const { session, events } = open();
+    fake.script(turns.write('cancelled.txt', 'x\n'));
+    session.send({ text: 'write then get interrupted' });
+    const request = await events.next('permission_request');
+    await session.interrupt();
+    const resolved = await events.next('interactive_request_resolved');
+    assert.equal(resolved.requestId, request.requestId);
+    assert.equal(resolved.outcome, 'cancelled');
+    const result = await events.nextResult();
+    assert.equal(result.subtype, 'error_during_execution');
+    assert.equal(session.snapshot().pendingInteractiveRequest, null);
+  });
+
+  it('runs a second turn on the same process with the first in its history', async () => {
+    const { session, events } = open();
+    session.send({ text: 'first message' });
+    await events.nextResult();
+    const pid = session.pid;
+    session.send({ text: 'second message' });
+    const second = await events.nextResult();
+    assert.equal(second.result, 'echo: second message');
+    assert.equal(session.pid, pid);
+    const history = fake.requests[1]?.messages.map((m) => m.text).join('\n') ?? '';
+    assert.match(history, /first message/);
+    assert.match(history, /echo: first message/);
+  });
+
+  it('runs queued messages one turn at a time, in order', async () => {
+    const { session, events } = open();
+    const ids = ['one', 'two', 'three'].map((text) => session.send({ text }).messageId);
+    for (const text of ['one', 'two', 'three']) {
+      assert.equal((await events.nextResult()).result, `echo: ${text}`);
+    }
+    const committed = events
+      .ofType('message_state_changed')
+      .filter((p) => p.newState === 'COMMITTED')
+      .map((p) => p.id);
+    assert.deepEqual(committed, ids);
+    assert.deepEqual(
+      session
+        .snapshot()
+        .messages.filter((m) => m.source === 'user')
+        .map((m) => m.text),
+      ['one', 'two', 'three'],
+    );
+  });
+
+  it('resumes the conversation with --resume after stop', async () => {
+    const { session, events } = open();
+    session.send({ text: 'remember the word apple' });
+    await events.nextResult();
+    const firstPid = session.pid;
+    const claudeSessionId = session.claudeSessionId;
+
+    await session.stop();
+    const stopped = session.snapshot().sessionRuntime;
+    assert.equal(stopped.processState, 'stopped');
+    assert.equal(stopped.phase, 'idle');
+    assert.equal(stopped.lastExit?.unexpected, false);
+    assert.equal(session.isAlive, false);
+
+    session.send({ text: 'what was the word?' });
+    const result = await events.nextResult();
+    assert.equal(result.result, 'echo: what was the word?');
+    assert.notEqual(session.pid, firstPid);
+    const history =
+      fake.requests
+        .at(-1)
+        ?.messages.map((m) => m.text)
+        .join('\n') ?? '';
+    assert.match(history, /remember the word apple/);
+    assert.ok(claudeSessionId);
+  });
+
+  it('surfaces a CLI killed with -9 and resumes on the next message', async () => {
+    const { session, events, home } = open();
+    session.send({ text: 'before the crash' });
+    await events.nextResult();
+    const pid = session.pid;
+    assert.ok(pid);
+    // The CLI saves the conversation just after the result; a crash before that is the next test.
+    await waitForSavedConversation(home, session.claudeSessionId, 'echo: before the crash');
+    process.kill(pid, 'SIGKILL');
+
+    const error = await events.next('session_error');
+    assert.equal(error.code, 'process_exited');
+    assert.match(error.message, /SIGKILL/);
+    const runtime = session.snapshot().sessionRuntime;
+    assert.equal(runtime.phase, 'error');
+    assert.equal(runtime.lastExit?.unexpected, true);
+    assert.equal(runtime.lastExit?.signal, 'SIGKILL');
+
+    session.send({ text: 'after the crash' });
+    const result = await events.nextResult();
+    assert.equal(result.result, 'echo: after the crash');
+    const history =
+      fake.requests
+        .at(-1)
+        ?.messages.map((m) => m.text)
+        .join('\n') ?? '';
+    assert.match(history, /before the crash/);
+  });
+
+  it('starts a new conversation when the one to resume was never saved', async () => {
+    const { session, events } = open({
+      history: [
+        {
+          seq: 1,
+          at: new Date().toISOString(),
+          payload: { type: 'claude_session_id', claudeSessionId: '0b7c9a3e-5f1d-4c2a-9e8b-123456789abc' },
+        },
+      ],
+    });
+    session.send({ text: 'hello again' });
+    const error = await events.next('session_error');
+    assert.equal(error.code, 'resume_failed');
+    const result = await events.nextResult();
+    assert.equal(result.result, 'echo: hello again');
+    assert.notEqual(session.claudeSessionId, '0b7c9a3e-5f1d-4c2a-9e8b-123456789abc');
+  });
+});
+
+/** Polls until the CLI's own conversation file for `sessionId` contains `text`. */
+async function waitForSavedConversation(home: string, sessionId: string | null, text: string): Promise<void> {
+  assert.ok(sessionId);
+  const projects = join(home, '.claude', 'projects');
+  for (let attempt = 0; attempt < 400; attempt++) {
+    const dirs = existsSync(projects) ? readdirSync(projects) : [];
+    for (const dir of dirs) {
+      const file = join(projects, dir, `${sessionId}.jsonl`);
+      if (existsSync(file) && readFileSync(file, 'utf8').includes(text)) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.fail(`conversation ${sessionId} was never saved with ${JSON.stringify(text)}`);
+}
