@@ -1,2 +1,25 @@
-// Public surface of the agent domain. Filled in by the domain's own modules.
-export {};
+// Public surface of the agent: the in-VM server (startAgent), its typed client, and their parts.
+export { type RunningAgent, readAgentSecret, type StartAgentOptions, startAgent } from './agent.js';
+export {
+  AgentClient,
+  AgentClientError,
+  type AgentClientOptions,
+  AgentSubscription,
+  type SessionFeed,
+  type TerminalFeed,
+} from './client.js';
+export { type AgentConfig, AgentConfigError, loadAgentConfig } from './config.js';
+export { type CredentialStatus, createCredentialProbe } from './credentials.js';
+export { AgentRequestError, toAgentError } from './errors.js';
+export { createAgentHandlers, type HandlerDependencies } from './handlers.js';
+export {
+  type AgentHandlers,
+  AgentServer,
+  type AgentServerOptions,
+  type RequestContext,
+  secretMatches,
+} from './server.js';
+export { type ClaudeLaunchSettings, type CreateSessionInput, SessionRegistry } from './sessions.js';
+export { AgentStore, type StoredSession } from './store.js';
+export { readAgentVersion } from './version.js';
+export { type AgentWorkspaceBridge, type CreateWorkspaceInput, DirectoryWorkspaces } from './workspaces.js';

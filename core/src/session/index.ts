@@ -34,4 +34,5 @@ export {
   replaySessionEvents,
   snapshotOf,
   type TranscriptState,
+  transcriptStateFromSnapshot,
 } from './transcript.js';

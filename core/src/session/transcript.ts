@@ -211,6 +211,25 @@ export function snapshotOf(state: TranscriptState): SessionSnapshot {
 }
 
 /**
+ * The state a snapshot stands for, so a client can keep its own fold: seed it with this, then apply
+ * every event after snapshot.seq. (A message in flight is not part of a snapshot; its COMMITTED
+ * event carries everything needed.)
+ */
+export function transcriptStateFromSnapshot(snapshot: SessionSnapshot): TranscriptState {
+  return {
+    seq: snapshot.seq,
+    messages: snapshot.messages,
+    nextOrder: snapshot.messages.reduce((max, m) => Math.max(max, m.order + 1), 0),
+    queue: snapshot.queuedMessages,
+    inFlight: null,
+    runtime: snapshot.sessionRuntime,
+    pending: snapshot.pendingInteractiveRequests,
+    claudeSessionId: snapshot.claudeSessionId,
+    lastTurn: snapshot.lastTurn,
+  };
+}
+
+/**
  * Events that only matter live (token deltas, per-turn init banners): they are numbered and delivered
  * but not kept in the conversation or persisted, because the complete messages that follow carry
  * the same content.

@@ -76,6 +76,20 @@ describe('ClaudeSession with the real Claude CLI', () => {
     assert.equal(fake.requests[0]?.lastUserText, 'say hello');
   });
 
+  it('follows turns scripted over HTTP (how a fake in another process is driven)', async () => {
+    const { session, events } = open();
+    const response = await fetch(`${fake.url}/__script`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ turns: [{ kind: 'text', text: 'scripted over HTTP' }] }),
+    });
+    assert.equal(response.status, 200);
+    session.send({ text: 'hi' });
+    assert.equal((await events.nextResult()).result, 'scripted over HTTP');
+    const log = (await (await fetch(`${fake.url}/__requests`)).json()) as Array<{ lastUserText: string }>;
+    assert.equal(log[0]?.lastUserText, 'hi');
+  });
+
   it('streams text deltas in order when partial messages are on', async () => {
     const { session, events } = open({ includePartialMessages: true });
     fake.script(turns.deltas(['Stre', 'amed ', 'text ', 'arrives ', 'in order']));

@@ -1,0 +1,108 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { TerminalManager } from '../terminal/index.js';
+import type { AgentConfig } from './config.js';
+import { createCredentialProbe } from './credentials.js';
+import { createAgentHandlers } from './handlers.js';
+import { AgentServer } from './server.js';
+import { SessionRegistry } from './sessions.js';
+import { AgentStore } from './store.js';
+import { readAgentVersion } from './version.js';
+import { type AgentWorkspaceBridge, DirectoryWorkspaces } from './workspaces.js';
+
+export interface RunningAgent {
+  readonly version: string;
+  readonly socketPath: string;
+  /** Stops listening, ends every CLI process and terminal, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface StartAgentOptions {
+  config: AgentConfig;
+  secret: string;
+  logger: Logger;
+  /** Replaces the plain-directory stand-in; core/workspace plugs in here. */
+  workspaces?: (store: AgentStore) => AgentWorkspaceBridge;
+}
+
+/** Reads the per-VM secret. Whitespace around it (a trailing newline) is not part of it. */
+export function readAgentSecret(path: string): string {
+  const secret = readFileSync(path, 'utf8').trim();
+  if (secret.length < 16) throw new Error(`the secret in ${path} is shorter than 16 characters`);
+  return secret;
+}
+
+/** The composition root: store, workspaces, sessions, terminals, handlers, socket server. */
+export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
+  const { config, logger } = options;
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = AgentStore.open(join(config.dataDir, 'agent.db'));
+  const workspaces =
+    options.workspaces?.(store) ?? new DirectoryWorkspaces(store, join(config.dataDir, 'workspaces'));
+  const sessions = new SessionRegistry(
+    store,
+    {
+      bin: config.claudeBin,
+      env: config.childEnv,
+      extraArgs: config.claudeExtraArgs,
+      includePartialMessages: config.includePartialMessages,
+      limits: {
+        interactiveTimeoutMs: config.interactiveTimeoutMs,
+        stopGraceMs: config.stopGraceMs,
+        hungTimeoutMs: config.hungTimeoutMs,
+        maxQueuedMessages: config.maxQueuedMessages,
+      },
+    },
+    (workspaceId) => workspaces.worktreePath(workspaceId),
+    logger,
+  );
+  await sessions.load();
+  const terminals = new TerminalManager({ logger });
+  const version = readAgentVersion();
+  const server = new AgentServer({
+    socketPath: config.socketPath,
+    socketMode: config.socketMode,
+    secret: options.secret,
+    agentVersion: version,
+    logger,
+    handlers: createAgentHandlers({
+      agentVersion: version,
+      startedAt: Date.now(),
+      workspaces,
+      sessions,
+      terminals,
+      credentials: createCredentialProbe({
+        home: config.homeDir,
+        ghBin: config.ghBin,
+        childEnv: config.childEnv,
+      }),
+      terminalEnv: config.childEnv,
+      homeDir: config.homeDir,
+    }),
+  });
+  try {
+    await server.listen();
+  } catch (error) {
+    await sessions.closeAll();
+    store.close();
+    throw error;
+  }
+  logger.info({ socket: config.socketPath, version }, 'agent listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    version,
+    socketPath: config.socketPath,
+    close() {
+      closing ??= (async () => {
+        await server.close();
+        terminals.closeAll();
+        await sessions.closeAll();
+        store.close();
+        logger.info('agent stopped');
+      })();
+      return closing;
+    },
+  };
+}

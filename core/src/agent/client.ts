@@ -1,0 +1,496 @@
+import { randomUUID } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import type { z } from 'zod';
+import {
+  AGENT_PROTOCOL_VERSION,
+  type AgentError,
+  type AgentErrorCode,
+  type AgentHealth,
+  type AgentMethod,
+  AgentMethods,
+  type AgentParams,
+  type AgentResult,
+  AgentServerFrame,
+  type AgentSessionInfo,
+  type AgentWorkspace,
+  CappedLineSplitter,
+  MAX_AGENT_FRAME_BYTES,
+  NdjsonWriter,
+  SessionEvent,
+  type SessionSnapshot,
+  safeParseJson,
+  TerminalEvent,
+  type TerminalInfo,
+} from '../protocol/index.js';
+
+/**
+ * Typed client of the agent protocol, for the cloud side (api relay, Temporal activities) and tests.
+ *
+ *   const agent = await AgentClient.connect({ socketPath, secret });
+ *   const ws = await agent.createWorkspace({ repoUrl, branch: 'main' });
+ *   const s = await agent.createSession({ workspaceId: ws.id });
+ *   const feed = await agent.subscribeSession(s.id);   // feed.snapshot, then events
+ *   await agent.sendMessage({ sessionId: s.id, text: 'hello' });
+ *   for await (const event of feed) { ... }             // or feed.on(event => ...)
+ */
+
+export class AgentClientError extends Error {
+  constructor(
+    readonly code: AgentErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AgentClientError';
+  }
+}
+
+export interface AgentClientOptions {
+  socketPath: string;
+  secret: string;
+  /** Names the caller in the agent's log. */
+  clientName?: string;
+  /** Per request unless overridden (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Connect plus hello (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+type Listener<E> = (event: E) => void;
+
+/**
+ * One subscription's feed: the initial state from the response, then events in order. Events that
+ * arrive before a consumer attaches are held, so nothing is lost between subscribe() and on()/for-await.
+ * Use either on() or async iteration, not both.
+ */
+export class AgentSubscription<TInitial, TEvent> implements AsyncIterable<TEvent> {
+  private readonly held: TEvent[] = [];
+  private listener: Listener<TEvent> | null = null;
+  private wake: (() => void) | null = null;
+  private endReason: AgentError | null = null;
+  private finished = false;
+  private readonly endedPromise: Promise<AgentError | null>;
+  private resolveEnded: (reason: AgentError | null) => void = () => {};
+  /** Set by the client once the subscribe response arrived. */
+  initial: TInitial | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly unsubscribe: (id: string) => Promise<void>,
+  ) {
+    this.endedPromise = new Promise((resolve) => {
+      this.resolveEnded = resolve;
+    });
+  }
+
+  /** Resolves when the feed ends: null after close(), the reason when the agent or connection ended it. */
+  get ended(): Promise<AgentError | null> {
+    return this.endedPromise;
+  }
+
+  get isEnded(): boolean {
+    return this.finished;
+  }
+
+  /** Delivers held events now and later ones as they come. Returns a function that detaches. */
+  on(listener: Listener<TEvent>): () => void {
+    this.listener = listener;
+    for (const event of this.held.splice(0)) listener(event);
+    return () => {
+      if (this.listener === listener) this.listener = null;
+    };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TEvent> {
+    for (;;) {
+      const next = this.held.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.finished) {
+        if (this.endReason) throw new AgentClientError(this.endReason.code, this.endReason.message);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  /** Stops the feed on the agent and ends the iteration. */
+  async close(): Promise<void> {
+    if (this.finished) return;
+    this.end(null);
+    await this.unsubscribe(this.id).catch(() => undefined);
+  }
+
+  /** @internal */
+  deliver(event: TEvent): void {
+    if (this.finished) return;
+    if (this.listener) this.listener(event);
+    else this.held.push(event);
+    this.wake?.();
+    this.wake = null;
+  }
+
+  /** @internal */
+  end(reason: AgentError | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.endReason = reason;
+    this.resolveEnded(reason);
+    this.wake?.();
+    this.wake = null;
+  }
+}
+
+export type SessionFeed = AgentSubscription<SessionSnapshot, SessionEvent> & {
+  readonly snapshot: SessionSnapshot;
+};
+export type TerminalFeed = AgentSubscription<
+  { terminal: TerminalInfo; scrollback: string },
+  TerminalEvent
+> & {
+  readonly terminal: TerminalInfo;
+  readonly scrollback: string;
+};
+
+interface PendingRequest {
+  method: AgentMethod;
+  resolve(result: unknown): void;
+  reject(error: AgentClientError): void;
+  timer: NodeJS.Timeout;
+}
+
+interface OpenSubscription {
+  schema: z.ZodType<unknown>;
+  feed: AgentSubscription<unknown, unknown>;
+}
+
+export class AgentClient {
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly subscriptions = new Map<string, OpenSubscription>();
+  private readonly writer: NdjsonWriter;
+  private readonly closeListeners = new Set<(reason: AgentError) => void>();
+  private closedReason: AgentError | null = null;
+  private nextRequestId = 1;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly agentVersion: string,
+    private readonly requestTimeoutMs: number,
+    splitter: CappedLineSplitter,
+  ) {
+    this.writer = new NdjsonWriter(socket);
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of splitter.push(chunk)) {
+        if (item.kind === 'line') this.onFrame(item.text);
+      }
+    });
+    socket.on('close', () =>
+      this.shutdown({ code: 'disconnected', message: 'the connection to the agent closed' }),
+    );
+    socket.on('error', () => undefined);
+  }
+
+  /** Connects and authenticates; rejects with `unauthorized` on a wrong secret. */
+  static connect(options: AgentClientOptions): Promise<AgentClient> {
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    return new Promise((resolve, reject) => {
+      const socket = connect(options.socketPath);
+      const splitter = new CappedLineSplitter(MAX_AGENT_FRAME_BYTES);
+      let settled = false;
+      const fail = (error: AgentClientError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new AgentClientError('timeout', `no answer from the agent at ${options.socketPath}`)),
+        timeoutMs,
+      );
+      socket.once('error', (error) =>
+        fail(
+          new AgentClientError(
+            'unavailable',
+            `cannot reach the agent at ${options.socketPath}: ${error.message}`,
+          ),
+        ),
+      );
+      socket.once('close', () =>
+        fail(new AgentClientError('disconnected', 'the agent closed the connection')),
+      );
+      const onData = (chunk: Buffer) => {
+        for (const item of splitter.push(chunk)) {
+          if (item.kind !== 'line') continue;
+          const frame = safeParseJson(AgentServerFrame, item.text, MAX_AGENT_FRAME_BYTES);
+          if (!frame.ok) return fail(new AgentClientError('bad_request', frame.error.message));
+          if (frame.value.type === 'hello_error') {
+            return fail(new AgentClientError(frame.value.error.code, frame.value.error.message));
+          }
+          if (frame.value.type !== 'hello_ok') {
+            return fail(new AgentClientError('bad_request', `expected hello_ok, got ${frame.value.type}`));
+          }
+          settled = true;
+          clearTimeout(timer);
+          socket.off('data', onData);
+          socket.removeAllListeners('error');
+          socket.removeAllListeners('close');
+          resolve(
+            new AgentClient(socket, frame.value.agentVersion, options.requestTimeoutMs ?? 30_000, splitter),
+          );
+          return;
+        }
+      };
+      socket.on('data', onData);
+      socket.once('connect', () => {
+        socket.write(
+          `${JSON.stringify({
+            type: 'hello',
+            protocolVersion: AGENT_PROTOCOL_VERSION,
+            secret: options.secret,
+            ...(options.clientName ? { client: options.clientName } : {}),
+          })}\n`,
+        );
+      });
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closedReason !== null;
+  }
+
+  /** Called once when the connection ends (closed by us, by the agent, or broken). */
+  onClose(listener: (reason: AgentError) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** Sends one request and resolves with its checked result. */
+  request<M extends AgentMethod>(
+    method: M,
+    params: AgentParams<M>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<AgentResult<M>> {
+    if (this.closedReason) {
+      return Promise.reject(new AgentClientError(this.closedReason.code, this.closedReason.message));
+    }
+    const id = String(this.nextRequestId++);
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    return new Promise<AgentResult<M>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new AgentClientError('timeout', `${method} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        method,
+        resolve: (result) => resolve(result as AgentResult<M>),
+        reject,
+        timer,
+      });
+      this.writer.write({ type: 'request', id, method, params }).catch(() => undefined);
+    });
+  }
+
+  // ---- health and workspaces ----
+
+  health(): Promise<AgentHealth> {
+    return this.request('health.ping', {});
+  }
+
+  createWorkspace(params: AgentParams<'workspace.create'>): Promise<AgentWorkspace> {
+    return this.request('workspace.create', params);
+  }
+
+  async listWorkspaces(params: AgentParams<'workspace.list'> = {}): Promise<AgentWorkspace[]> {
+    return (await this.request('workspace.list', params)).workspaces;
+  }
+
+  getWorkspace(workspaceId: string): Promise<AgentWorkspace> {
+    return this.request('workspace.get', { workspaceId });
+  }
+
+  archiveWorkspace(workspaceId: string): Promise<AgentWorkspace> {
+    return this.request('workspace.archive', { workspaceId });
+  }
+
+  // ---- sessions ----
+
+  createSession(params: AgentParams<'session.create'>): Promise<AgentSessionInfo> {
+    return this.request('session.create', params);
+  }
+
+  async listSessions(params: AgentParams<'session.list'> = {}): Promise<AgentSessionInfo[]> {
+    return (await this.request('session.list', params)).sessions;
+  }
+
+  getSession(sessionId: string): Promise<AgentResult<'session.get'>> {
+    return this.request('session.get', { sessionId });
+  }
+
+  /** Queues a message; rejects with `queue_full` when 100 are already waiting. */
+  sendMessage(params: AgentParams<'session.send'>): Promise<AgentResult<'session.send'>> {
+    return this.request('session.send', params);
+  }
+
+  async removeQueuedMessage(sessionId: string, messageId: string): Promise<boolean> {
+    return (await this.request('session.remove_queued', { sessionId, messageId })).removed;
+  }
+
+  async answerQuestion(params: AgentParams<'session.answer_question'>): Promise<void> {
+    await this.request('session.answer_question', params);
+  }
+
+  async answerPermission(params: AgentParams<'session.answer_permission'>): Promise<void> {
+    await this.request('session.answer_permission', params);
+  }
+
+  async interrupt(sessionId: string): Promise<void> {
+    await this.request('session.interrupt', { sessionId });
+  }
+
+  async stopSession(sessionId: string): Promise<void> {
+    await this.request('session.stop', { sessionId }, { timeoutMs: 60_000 });
+  }
+
+  /** The session's snapshot, then its events from snapshot.seq + 1 with no gap. */
+  async subscribeSession(sessionId: string): Promise<SessionFeed> {
+    const { feed, result } = await this.openSubscription(SessionEvent, (subscriptionId) =>
+      this.request('session.subscribe', { sessionId, subscriptionId }),
+    );
+    return Object.assign(feed, { snapshot: result.snapshot }) as SessionFeed;
+  }
+
+  // ---- terminals ----
+
+  createTerminal(params: AgentParams<'terminal.create'> = {}): Promise<TerminalInfo> {
+    return this.request('terminal.create', params);
+  }
+
+  async listTerminals(): Promise<TerminalInfo[]> {
+    return (await this.request('terminal.list', {})).terminals;
+  }
+
+  async terminalInput(terminalId: string, data: string): Promise<void> {
+    await this.request('terminal.input', { terminalId, data });
+  }
+
+  async resizeTerminal(terminalId: string, cols: number, rows: number): Promise<void> {
+    await this.request('terminal.resize', { terminalId, cols, rows });
+  }
+
+  async killTerminal(terminalId: string): Promise<void> {
+    await this.request('terminal.kill', { terminalId });
+  }
+
+  /** The terminal's scrollback, then its live output. */
+  async subscribeTerminal(terminalId: string): Promise<TerminalFeed> {
+    const { feed, result } = await this.openSubscription(TerminalEvent, (subscriptionId) =>
+      this.request('terminal.subscribe', { terminalId, subscriptionId }),
+    );
+    return Object.assign(feed, { terminal: result.terminal, scrollback: result.scrollback }) as TerminalFeed;
+  }
+
+  /** Ends the connection; pending requests fail with `disconnected`. */
+  close(): void {
+    this.socket.end();
+    this.shutdown({ code: 'disconnected', message: 'the client closed the connection' });
+    this.socket.destroy();
+  }
+
+  // ---- internals ----
+
+  /**
+   * The feed is registered before the request is sent, so events that follow the response in the
+   * same read are already routed to it.
+   */
+  private async openSubscription<TEvent, TResult>(
+    schema: z.ZodType<TEvent>,
+    subscribe: (subscriptionId: string) => Promise<TResult>,
+  ): Promise<{ feed: AgentSubscription<TResult, TEvent>; result: TResult }> {
+    const id = randomUUID();
+    const feed = new AgentSubscription<TResult, TEvent>(id, async (subscriptionId) => {
+      this.subscriptions.delete(subscriptionId);
+      if (!this.closedReason) await this.request('unsubscribe', { subscriptionId });
+    });
+    this.subscriptions.set(id, {
+      schema: schema as z.ZodType<unknown>,
+      feed: feed as AgentSubscription<unknown, unknown>,
+    });
+    try {
+      const result = await subscribe(id);
+      feed.initial = result;
+      return { feed, result };
+    } catch (error) {
+      this.subscriptions.delete(id);
+      feed.end(null);
+      throw error;
+    }
+  }
+
+  private onFrame(text: string): void {
+    const parsed = safeParseJson(AgentServerFrame, text, MAX_AGENT_FRAME_BYTES);
+    if (!parsed.ok) return;
+    const frame = parsed.value;
+    switch (frame.type) {
+      case 'response': {
+        const pending = this.pending.get(frame.id);
+        if (!pending) return;
+        this.pending.delete(frame.id);
+        clearTimeout(pending.timer);
+        if (!frame.ok) {
+          const error = frame.error ?? { code: 'internal', message: 'request failed' };
+          pending.reject(new AgentClientError(error.code, error.message));
+          return;
+        }
+        const result = AgentMethods[pending.method].result.safeParse(frame.result);
+        if (result.success) pending.resolve(result.data);
+        else
+          pending.reject(
+            new AgentClientError('bad_request', `unexpected ${pending.method} result from the agent`),
+          );
+        return;
+      }
+      case 'event': {
+        const open = this.subscriptions.get(frame.subscriptionId);
+        if (!open) return;
+        const event = open.schema.safeParse(frame.event);
+        if (event.success) {
+          open.feed.deliver(event.data);
+          return;
+        }
+        // Dropping one event would break the no-gap promise; end the feed so the caller resubscribes.
+        this.subscriptions.delete(frame.subscriptionId);
+        open.feed.end({ code: 'bad_request', message: 'the agent sent an event this client cannot read' });
+        return;
+      }
+      case 'subscription_ended': {
+        const open = this.subscriptions.get(frame.subscriptionId);
+        if (!open) return;
+        this.subscriptions.delete(frame.subscriptionId);
+        open.feed.end(frame.reason);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private shutdown(reason: AgentError): void {
+    if (this.closedReason) return;
+    this.closedReason = reason;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new AgentClientError(reason.code, reason.message));
+      this.pending.delete(id);
+    }
+    for (const [id, open] of this.subscriptions) {
+      open.feed.end(reason);
+      this.subscriptions.delete(id);
+    }
+    this.writer.failQueued(new Error(reason.message));
+    for (const listener of [...this.closeListeners]) listener(reason);
+  }
+}

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AgentSessionInfo, PermissionMode, SessionEvent } from '../protocol/index.js';
+import { ClaudeSession, isTransientEvent, type SessionLimits } from '../session/index.js';
+import { AgentRequestError } from './errors.js';
+import type { AgentStore, StoredSession } from './store.js';
+
+export interface ClaudeLaunchSettings {
+  bin: string;
+  env: Readonly<Record<string, string>>;
+  extraArgs: readonly string[];
+  includePartialMessages: boolean;
+  limits: Partial<SessionLimits>;
+}
+
+export interface CreateSessionInput {
+  id?: string | undefined;
+  workspaceId: string;
+  cwd: string;
+  name?: string | undefined;
+  permissionMode: PermissionMode;
+  model?: string | undefined;
+  appendSystemPrompt?: string | undefined;
+}
+
+interface Entry {
+  record: StoredSession;
+  session: ClaudeSession;
+}
+
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+
+/**
+ * The agent's sessions: each stored record with its live ClaudeSession. Every non-transient event is
+ * written to SQLite before subscribers see it, so after a restart load() rebuilds each session from
+ * its transcript and the next message resumes the conversation with --resume.
+ */
+export class SessionRegistry {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly store: AgentStore,
+    private readonly claude: ClaudeLaunchSettings,
+    private readonly resolveCwd: (workspaceId: string) => Promise<string>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Rebuilds every stored session (after an agent restart). */
+  async load(): Promise<void> {
+    for (const record of this.store.listSessions()) {
+      const { events, skipped } = this.store.loadEvents(record.id);
+      if (skipped > 0)
+        this.logger.warn({ sessionId: record.id, skipped }, 'skipped unreadable transcript rows');
+      let cwd: string;
+      try {
+        cwd = await this.resolveCwd(record.workspaceId);
+      } catch (error) {
+        this.logger.warn({ sessionId: record.id, error: String(error) }, 'session without its workspace');
+        continue;
+      }
+      this.entries.set(record.id, { record, session: this.open(record, cwd, events) });
+    }
+    this.logger.info({ sessions: this.entries.size }, 'sessions loaded');
+  }
+
+  create(input: CreateSessionInput): Entry {
+    const id = input.id ?? randomUUID();
+    if (!SESSION_ID.test(id)) {
+      throw new AgentRequestError('bad_request', 'session id may only use letters, digits, - and _');
+    }
+    const existing = this.entries.get(id);
+    if (existing) {
+      if (existing.record.workspaceId !== input.workspaceId) {
+        throw new AgentRequestError('conflict', `session ${id} already exists in another workspace`);
+      }
+      return existing;
+    }
+    const record: StoredSession = {
+      id,
+      workspaceId: input.workspaceId,
+      name: input.name ?? `Session ${this.entries.size + 1}`,
+      permissionMode: input.permissionMode,
+      model: input.model ?? null,
+      appendSystemPrompt: input.appendSystemPrompt ?? null,
+      claudeSessionId: null,
+      createdAt: new Date().toISOString(),
+    };
+    this.store.insertSession(record);
+    const entry = { record, session: this.open(record, input.cwd, []) };
+    this.entries.set(id, entry);
+    return entry;
+  }
+
+  get(id: string): ClaudeSession {
+    const entry = this.entries.get(id);
+    if (!entry) throw new AgentRequestError('not_found', `no session ${id}`);
+    return entry.session;
+  }
+
+  info(id: string): AgentSessionInfo {
+    const entry = this.entries.get(id);
+    if (!entry) throw new AgentRequestError('not_found', `no session ${id}`);
+    return infoOf(entry);
+  }
+
+  list(workspaceId?: string): AgentSessionInfo[] {
+    return [...this.entries.values()]
+      .filter((e) => workspaceId === undefined || e.record.workspaceId === workspaceId)
+      .map(infoOf);
+  }
+
+  inWorkspace(workspaceId: string): ClaudeSession[] {
+    return [...this.entries.values()]
+      .filter((e) => e.record.workspaceId === workspaceId)
+      .map((e) => e.session);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Sessions whose CLI process is running. */
+  get liveCount(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) if (entry.session.isAlive) count++;
+    return count;
+  }
+
+  /** Ends every CLI process, keeping queued messages for the next start. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.entries.values()].map((e) => e.session.close()));
+  }
+
+  private open(record: StoredSession, cwd: string, history: SessionEvent[]): ClaudeSession {
+    return new ClaudeSession({
+      id: record.id,
+      cwd,
+      claudeBin: this.claude.bin,
+      env: this.claude.env,
+      permissionMode: record.permissionMode,
+      model: record.model ?? undefined,
+      appendSystemPrompt: record.appendSystemPrompt ?? undefined,
+      includePartialMessages: this.claude.includePartialMessages,
+      extraArgs: this.claude.extraArgs,
+      limits: this.claude.limits,
+      logger: this.logger,
+      history,
+      onEvent: (event) => this.record(record, event),
+    });
+  }
+
+  private record(record: StoredSession, event: SessionEvent): void {
+    if (isTransientEvent(event)) return;
+    this.store.appendEvent(record.id, event);
+    if (event.payload.type === 'claude_session_id') {
+      record.claudeSessionId = event.payload.claudeSessionId;
+      this.store.setClaudeSessionId(record.id, event.payload.claudeSessionId);
+    }
+  }
+}
+
+function infoOf(entry: Entry): AgentSessionInfo {
+  const info = entry.session.info();
+  return {
+    id: entry.record.id,
+    workspaceId: entry.record.workspaceId,
+    name: entry.record.name,
+    permissionMode: entry.record.permissionMode,
+    model: entry.record.model,
+    claudeSessionId: info.claudeSessionId,
+    createdAt: entry.record.createdAt,
+    sessionRuntime: info.sessionRuntime,
+    messageCount: info.messageCount,
+    queuedCount: info.queuedCount,
+  };
+}

@@ -1,0 +1,221 @@
+import Database from 'better-sqlite3';
+import { z } from 'zod';
+import {
+  type AgentWorkspace,
+  PermissionMode,
+  type SessionEvent,
+  SessionEventPayload,
+  safeParseJson,
+} from '../protocol/index.js';
+
+export interface StoredSession {
+  id: string;
+  workspaceId: string;
+  name: string;
+  permissionMode: PermissionMode;
+  model: string | null;
+  appendSystemPrompt: string | null;
+  claudeSessionId: string | null;
+  createdAt: string;
+}
+
+const SessionRow = z.object({
+  id: z.string(),
+  workspace_id: z.string(),
+  name: z.string(),
+  permission_mode: PermissionMode,
+  model: z.string().nullable(),
+  append_system_prompt: z.string().nullable(),
+  claude_session_id: z.string().nullable(),
+  created_at: z.string(),
+});
+
+const WorkspaceRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  repo_url: z.string(),
+  branch: z.string(),
+  status: z.string(),
+  worktree_path: z.string(),
+  created_at: z.string(),
+  archived_at: z.string().nullable(),
+});
+
+const EventRow = z.object({ seq: z.number().int(), at: z.string(), payload: z.string() });
+
+/** Schema migrations, applied in order; `user_version` records how many ran. */
+const MIGRATIONS = [
+  `CREATE TABLE workspaces (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     repo_url TEXT NOT NULL,
+     branch TEXT NOT NULL,
+     status TEXT NOT NULL,
+     worktree_path TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     archived_at TEXT
+   );
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     workspace_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     permission_mode TEXT NOT NULL,
+     model TEXT,
+     append_system_prompt TEXT,
+     claude_session_id TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE INDEX sessions_by_workspace ON sessions (workspace_id, created_at);
+   CREATE TABLE session_events (
+     session_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     PRIMARY KEY (session_id, seq)
+   ) WITHOUT ROWID;`,
+];
+
+/**
+ * The agent's per-VM state in SQLite: workspaces, sessions with their Claude session ids, and each
+ * session's transcript (its non-transient events). Synchronous by design (better-sqlite3): an event
+ * is on disk before it is fanned out, and WAL keeps those small writes cheap.
+ */
+export class AgentStore {
+  private readonly db: Database.Database;
+  private readonly insertEvent: Database.Statement<[string, number, string, string]>;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.insertEvent = db.prepare(
+      'INSERT OR IGNORE INTO session_events (session_id, seq, at, payload) VALUES (?, ?, ?, ?)',
+    );
+  }
+
+  /** Opens (creating if needed) the database file and brings its schema up to date. */
+  static open(path: string): AgentStore {
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const version = Number(db.pragma('user_version', { simple: true }));
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      const migration = MIGRATIONS[i];
+      if (migration === undefined) continue;
+      db.transaction(() => {
+        db.exec(migration);
+        db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+    return new AgentStore(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---- workspaces ----
+
+  insertWorkspace(workspace: AgentWorkspace): void {
+    this.db
+      .prepare(
+        `INSERT INTO workspaces (id, name, repo_url, branch, status, worktree_path, created_at, archived_at)
+         VALUES (@id, @name, @repoUrl, @branch, @status, @worktreePath, @createdAt, @archivedAt)`,
+      )
+      .run(workspace);
+  }
+
+  updateWorkspaceStatus(id: string, status: string, archivedAt: string | null): void {
+    this.db
+      .prepare('UPDATE workspaces SET status = ?, archived_at = ? WHERE id = ?')
+      .run(status, archivedAt, id);
+  }
+
+  getWorkspace(id: string): AgentWorkspace | null {
+    const row = this.db.prepare('SELECT * FROM workspaces WHERE id = ?').get(id);
+    return row === undefined ? null : toWorkspace(WorkspaceRow.parse(row));
+  }
+
+  listWorkspaces(): AgentWorkspace[] {
+    return this.db
+      .prepare('SELECT * FROM workspaces ORDER BY created_at, id')
+      .all()
+      .map((row) => toWorkspace(WorkspaceRow.parse(row)));
+  }
+
+  // ---- sessions ----
+
+  insertSession(session: StoredSession): void {
+    this.db
+      .prepare(
+        `INSERT INTO sessions (id, workspace_id, name, permission_mode, model, append_system_prompt,
+                               claude_session_id, created_at)
+         VALUES (@id, @workspaceId, @name, @permissionMode, @model, @appendSystemPrompt,
+                 @claudeSessionId, @createdAt)`,
+      )
+      .run(session);
+  }
+
+  setClaudeSessionId(sessionId: string, claudeSessionId: string): void {
+    this.db.prepare('UPDATE sessions SET claude_session_id = ? WHERE id = ?').run(claudeSessionId, sessionId);
+  }
+
+  getSession(id: string): StoredSession | null {
+    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id);
+    return row === undefined ? null : toSession(SessionRow.parse(row));
+  }
+
+  listSessions(): StoredSession[] {
+    return this.db
+      .prepare('SELECT * FROM sessions ORDER BY created_at, id')
+      .all()
+      .map((row) => toSession(SessionRow.parse(row)));
+  }
+
+  // ---- transcripts ----
+
+  appendEvent(sessionId: string, event: SessionEvent): void {
+    this.insertEvent.run(sessionId, event.seq, event.at, JSON.stringify(event.payload));
+  }
+
+  /** The stored transcript in seq order. A row that no longer parses is skipped, not fatal. */
+  loadEvents(sessionId: string): { events: SessionEvent[]; skipped: number } {
+    const rows = this.db
+      .prepare('SELECT seq, at, payload FROM session_events WHERE session_id = ? ORDER BY seq')
+      .all(sessionId);
+    const events: SessionEvent[] = [];
+    let skipped = 0;
+    for (const raw of rows) {
+      const row = EventRow.parse(raw);
+      const payload = safeParseJson(SessionEventPayload, row.payload, Number.POSITIVE_INFINITY);
+      if (payload.ok) events.push({ seq: row.seq, at: row.at, payload: payload.value });
+      else skipped++;
+    }
+    return { events, skipped };
+  }
+}
+
+function toWorkspace(row: z.infer<typeof WorkspaceRow>): AgentWorkspace {
+  return {
+    id: row.id,
+    name: row.name,
+    repoUrl: row.repo_url,
+    branch: row.branch,
+    status: row.status,
+    worktreePath: row.worktree_path,
+    createdAt: row.created_at,
+    archivedAt: row.archived_at,
+  };
+}
+
+function toSession(row: z.infer<typeof SessionRow>): StoredSession {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    permissionMode: row.permission_mode,
+    model: row.model,
+    appendSystemPrompt: row.append_system_prompt,
+    claudeSessionId: row.claude_session_id,
+    createdAt: row.created_at,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Runs the real agent (core/src/agent/main.ts through tsx) as a child process, the way the VM runs
+ * the compiled one, and connects clients to it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../../src/agent/client.js';
+
+const coreDir = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface AgentProcessOptions {
+  /** Holds the socket, secret file and data dir; the caller removes it. */
+  dir: string;
+  home: string;
+  claudeBin: string;
+  fakeAnthropicUrl: string;
+  /** More FF_* settings or env for the agent. */
+  env?: Record<string, string>;
+}
+
+export interface AgentProcess {
+  readonly socketPath: string;
+  readonly secret: string;
+  readonly pid: number | undefined;
+  connect(clientName?: string): Promise<AgentClient>;
+  /** SIGTERM and wait (SIGKILL after 20 s). */
+  stop(): Promise<void>;
+  /** Output so far, for failure messages. */
+  readonly output: string;
+}
+
+export function agentEnvironment(options: AgentProcessOptions, secretFile: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: options.home,
+    LANG: 'C.UTF-8',
+    FF_AGENT_SOCKET: join(options.dir, 'agent.sock'),
+    FF_AGENT_SECRET_FILE: secretFile,
+    FF_AGENT_DATA_DIR: join(options.dir, 'data'),
+    FF_AGENT_LOG_LEVEL: 'warn',
+    FF_CLAUDE_BIN: options.claudeBin,
+    FF_GH_BIN: 'gh',
+    // What the CLI needs to talk to the fake and nothing else (see TESTING.md).
+    FF_CHILD_ENV_ANTHROPIC_BASE_URL: options.fakeAnthropicUrl,
+    FF_CHILD_ENV_ANTHROPIC_API_KEY: 'sk-fake-agent-test',
+    FF_CHILD_ENV_CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    FF_CHILD_ENV_DISABLE_TELEMETRY: '1',
+    FF_CHILD_ENV_DISABLE_AUTOUPDATER: '1',
+    FF_CHILD_ENV_CLAUDE_CODE_MAX_RETRIES: '0',
+    FF_CHILD_ENV_GH_NO_UPDATE_NOTIFIER: '1',
+    FF_CHILD_ENV_SHELL: '/bin/bash',
+    ...options.env,
+  };
+}
+
+export async function startAgentProcess(options: AgentProcessOptions): Promise<AgentProcess> {
+  const secret = 'test-secret-0123456789abcdef';
+  const secretFile = join(options.dir, 'secret');
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const env = agentEnvironment(options, secretFile);
+  const socketPath = env.FF_AGENT_SOCKET ?? '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', 'src/agent/main.ts'],
+    { cwd: coreDir, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+
+  const connect = (clientName = 'test') => AgentClient.connect({ socketPath, secret, clientName });
+
+  // Ready when a client gets through the hello.
+  for (let attempt = 0; ; attempt++) {
+    if (hasExited) throw new Error(`agent exited during startup:\n${output}`);
+    try {
+      const probe = await connect('readiness-probe');
+      probe.close();
+      break;
+    } catch (error) {
+      if (attempt > 400) throw new Error(`agent did not come up: ${String(error)}\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  return {
+    socketPath,
+    secret,
+    pid: child.pid,
+    connect,
+    get output() {
+      return output;
+    },
+    async stop() {
+      if (hasExited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
