@@ -23,8 +23,8 @@ function checkRepo(ref: RepoRef): RepoRef {
     !HOST.test(ref.host) ||
     !NAME.test(ref.owner) ||
     !NAME.test(ref.repo) ||
-    ref.owner.startsWith('.') ||
-    ref.repo.startsWith('.')
+    /^\.\.?$/.test(ref.owner) ||
+    /^\.\.?$/.test(ref.repo)
   ) {
     throw new GitHubError('unknown', `Not a GitHub repository: ${ref.host}/${ref.owner}/${ref.repo}`);
   }

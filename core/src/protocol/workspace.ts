@@ -56,3 +56,88 @@ export const PortableWorkspaceStateSchema = z.object({
 export type PortableWorkspaceState = z.output<typeof PortableWorkspaceStateSchema>;
 /** What a sender may write (defaults not yet applied). */
 export type PortableWorkspaceStateInput = z.input<typeof PortableWorkspaceStateSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Workspaces as the VM agent reports them and as callers ask for them
+
+/** NEW → PROVISIONING → READY | FAILED → ARCHIVED; FAILED → PROVISIONING is a (capped) retry. */
+export const WorkspaceStatusSchema = z.enum(['NEW', 'PROVISIONING', 'READY', 'FAILED', 'ARCHIVED']);
+export type WorkspaceStatus = z.output<typeof WorkspaceStatusSchema>;
+
+export const WorkspaceCreationSourceSchema = z.enum(['MANUAL', 'RESUME_BRANCH', 'GITHUB_ISSUE', 'IMPORT']);
+export type WorkspaceCreationSource = z.output<typeof WorkspaceCreationSourceSchema>;
+
+/** Outcome of `factory-factory.json`'s setup script; `output` keeps the tail of stdout+stderr. */
+export const SetupScriptResultSchema = z.object({
+  status: z.enum(['NOT_RUN', 'NOT_CONFIGURED', 'INVALID_CONFIG', 'SUCCEEDED', 'FAILED', 'TIMED_OUT']),
+  exitCode: z.number().int().nullable(),
+  output: z.string(),
+});
+export type SetupScriptResult = z.output<typeof SetupScriptResultSchema>;
+
+export const WorkspaceSchema = z.object({
+  id: WorkspaceIdSchema,
+  name: z.string(),
+  status: WorkspaceStatusSchema,
+  creationSource: WorkspaceCreationSourceSchema,
+  repoUrl: z.string(),
+  /** NEW: create branchName (suffixed on collision); EXISTING: check out the branch as it is on origin. */
+  branchMode: z.enum(['NEW', 'EXISTING']),
+  branchName: z.string(),
+  baseBranch: z.string().nullable(),
+  worktreePath: z.string().nullable(),
+  initRetryCount: z.number().int().nonnegative(),
+  initError: z.string().nullable(),
+  setup: SetupScriptResultSchema,
+  prUrl: z.string().nullable(),
+  prNumber: z.number().int().positive().nullable(),
+  githubIssueNumber: z.number().int().positive().nullable(),
+  githubIssueUrl: z.string().nullable(),
+  ratchetEnabled: z.boolean(),
+  ratchetState: RatchetStateSchema,
+  ratchetLastCiRunId: z.string().nullable(),
+  prReviewLastCheckedAt: z.string().nullable(),
+  ratchetDispatchKeys: z.array(z.string()),
+  location: WorkspaceLocationSchema,
+  /** First prompt waiting for the workspace's first session (e.g. the issue to work on), sent once. */
+  queuedPrompt: z.string().nullable(),
+  createdAt: IsoTimeSchema,
+  updatedAt: IsoTimeSchema,
+  /** Bumped by every write; the compare-and-swap token for non-status updates. */
+  version: z.number().int().nonnegative(),
+});
+export type Workspace = z.output<typeof WorkspaceSchema>;
+
+const RepoUrlSchema = z.string().min(1).max(2048);
+const CreateCommon = {
+  ratchetEnabled: z.boolean().optional(),
+};
+
+export const CreateWorkspaceInputSchema = z.discriminatedUnion('source', [
+  z.object({
+    source: z.literal('MANUAL'),
+    repoUrl: RepoUrlSchema,
+    name: z.string().min(1).max(200),
+    baseBranch: z.string().min(1).max(255).optional(),
+    /** Branch prefix; defaults to the gh login when the GitHub bridge can tell. */
+    user: z.string().min(1).max(100).optional(),
+    ...CreateCommon,
+  }),
+  z.object({
+    source: z.literal('RESUME_BRANCH'),
+    repoUrl: RepoUrlSchema,
+    branchName: z.string().min(1).max(255),
+    name: z.string().min(1).max(200).optional(),
+    ...CreateCommon,
+  }),
+  z.object({
+    source: z.literal('GITHUB_ISSUE'),
+    issueUrl: z.string().min(1).max(2048),
+    /** Clone URL; defaults to https://<host>/<owner>/<repo>.git from the issue URL. */
+    repoUrl: RepoUrlSchema.optional(),
+    baseBranch: z.string().min(1).max(255).optional(),
+    user: z.string().min(1).max(100).optional(),
+    ...CreateCommon,
+  }),
+]);
+export type CreateWorkspaceInput = z.input<typeof CreateWorkspaceInputSchema>;

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { WorkspaceError } from './errors.js';
+
+export interface GitResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs git; throws GitCommandError on a non-zero exit. Injected so tests and the agent choose binary and env. */
+export interface GitRunner {
+  run(args: readonly string[], options?: { cwd?: string; timeoutMs?: number }): Promise<GitResult>;
+}
+
+export class GitCommandError extends WorkspaceError {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    const said = stderr.trim().split('\n').slice(-3).join(' ').slice(0, 500);
+    super(
+      'git_failed',
+      `git ${args[0] ?? ''} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${said || 'no output'}`,
+    );
+    this.name = 'GitCommandError';
+  }
+}
+
+export interface GitRunnerOptions {
+  gitPath?: string;
+  /** Complete environment (HOME with the VM user's git credential helper, PATH for helpers like gh). */
+  env: Record<string, string | undefined>;
+  /** Default per-command timeout; clones of big repositories need minutes. */
+  timeoutMs?: number;
+}
+
+export function createGitRunner(options: GitRunnerOptions): GitRunner {
+  const gitPath = options.gitPath ?? 'git';
+  // Never wait for a password prompt: a missing credential must fail, not hang the agent.
+  const env = { ...options.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: '', SSH_ASKPASS: '' };
+  const defaultTimeout = options.timeoutMs ?? 10 * 60_000;
+  return {
+    run(args, runOptions = {}) {
+      return new Promise((resolve, reject) => {
+        execFile(
+          gitPath,
+          [...args],
+          {
+            cwd: runOptions.cwd,
+            env,
+            timeout: runOptions.timeoutMs ?? defaultTimeout,
+            killSignal: 'SIGKILL',
+            maxBuffer: 64 * 1024 * 1024,
+            encoding: 'utf8',
+          },
+          (error, stdout, stderr) => {
+            if (error === null) return resolve({ stdout, stderr });
+            if (error.code === 'ENOENT') {
+              return reject(new WorkspaceError('git_failed', `git is not installed at "${gitPath}"`));
+            }
+            const code = typeof error.code === 'number' ? error.code : null;
+            const why = error.killed ? `${stderr}\n(timed out)` : stderr || error.message;
+            reject(new GitCommandError(args, code, why));
+          },
+        );
+      });
+    },
+  };
+}
