@@ -85,7 +85,7 @@ ensure_temporal_cli() {
 
 ensure_node_modules() {
   local want have=""
-  want=$(cat package-lock.json package.json core/package.json web/package.json | sha256sum | cut -c1-16)
+  want=$(sha256sum package-lock.json | cut -c1-16) # the lock changes whenever dependencies do
   [ -f node_modules/.ffc-install-hash ] && have=$(cat node_modules/.ffc-install-hash)
   if [ "$want" != "$have" ]; then
     step "Installing npm packages (npm ci)"
@@ -223,7 +223,8 @@ provision() {
 }
 
 cmd_up() {
-  trap 'echo; step "Stopping"; stop_started; exit 0' INT TERM
+  trap 'echo; step "Stopping"; stop_started; rm -f "$RUN/up.pid"; exit 0' INT TERM
+  echo $$ >"$RUN/up.pid"
   provision
   build_vm_image
   step "Building the dashboard"
@@ -269,6 +270,14 @@ case ${1:-} in
   up) cmd_up ;;
   test) shift; cmd_test "$@" ;;
   services) provision ;;
-  down) for STARTED in "$RUN/started.up" "$RUN/started.services"; do stop_started; done ;;
+  down)
+    # A running `up` stops its own processes when signalled; then whatever is left from earlier runs.
+    up_pid=$(cat "$RUN/up.pid" 2>/dev/null || true)
+    if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+      kill -TERM "$up_pid"
+      while kill -0 "$up_pid" 2>/dev/null; do sleep 0.2; done
+    fi
+    for STARTED in "$RUN/started.up" "$RUN/started.services"; do stop_started; done
+    ;;
   *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
