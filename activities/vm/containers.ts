@@ -3,7 +3,7 @@
  * retry: removing something already gone succeeds.
  */
 import type Docker from 'dockerode';
-import { LABEL_MANAGED, LABEL_OWNER, LABEL_ROLE, LABEL_USER } from './labels.js';
+import { LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ownerOf } from './labels.js';
 
 export type ManagedContainer = {
   id: string;
@@ -33,15 +33,18 @@ export function createContainerInventoryActivities(deps: { docker: Docker }) {
         all: true,
         filters: { label: [`${LABEL_MANAGED}=true`] },
       });
-      return list.map((c) => ({
-        id: c.Id,
-        name: (c.Names[0] ?? '').replace(/^\//, ''),
-        owner: c.Labels[LABEL_OWNER] ?? '',
-        role: c.Labels[LABEL_ROLE] ?? '',
-        userId: c.Labels[LABEL_USER] ?? null,
-        state: c.State,
-        createdAtMs: c.Created * 1000,
-      }));
+      return list.map((c) => {
+        const name = (c.Names[0] ?? '').replace(/^\//, '');
+        return {
+          id: c.Id,
+          name,
+          owner: ownerOf(name, c.Labels),
+          role: c.Labels[LABEL_ROLE] ?? '',
+          userId: c.Labels[LABEL_USER] ?? null,
+          state: c.State,
+          createdAtMs: c.Created * 1000,
+        };
+      });
     },
 
     /** Force-removes a container and its anonymous volumes; a container already gone is success. */

@@ -1,7 +1,10 @@
 /**
- * Docker labels on every container and volume we create. `ffc.owner` names the workflow that owns the
- * resource (e.g. `vm:<userId>`, or the warm pool's id): the reconciler removes resources whose owner is
- * no longer running, so a crash between "create container" and "record it" cannot leak one forever.
+ * Docker labels and names of every container and volume we create. The owner of a container is the
+ * workflow responsible for it: the reconciler removes containers whose owner is no longer running, so a
+ * crash between "create container" and "record it" cannot leak one forever.
+ *
+ * A user's VM is named `ffc-vm-<userId>` and owned by `vm:<userId>` whatever its labels say: a warm-pool
+ * container is created with the pool as owner and renamed when a user claims it (labels cannot change).
  */
 export const LABEL_MANAGED = 'ffc.managed';
 export const LABEL_OWNER = 'ffc.owner';
@@ -24,4 +27,15 @@ export function managedLabels(input: {
     ...(input.userId ? { [LABEL_USER]: input.userId } : {}),
     ...(input.vmId ? { [LABEL_VM]: input.vmId } : {}),
   };
+}
+
+export const USER_VM_PREFIX = 'ffc-vm-';
+export const POOL_VM_PREFIX = 'ffc-pool-';
+
+export const userVmContainerName = (userId: string): string => `${USER_VM_PREFIX}${userId}`;
+
+/** The workflow that owns a container: from its name for user VMs, else from its owner label. */
+export function ownerOf(containerName: string, labels: Record<string, string>): string {
+  if (containerName.startsWith(USER_VM_PREFIX)) return `vm:${containerName.slice(USER_VM_PREFIX.length)}`;
+  return labels[LABEL_OWNER] ?? '';
 }
