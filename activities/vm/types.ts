@@ -39,3 +39,22 @@ export type VmContainerStatus = {
 };
 
 export type { AgentHealth };
+
+/** What the VM actor asks of the Docker side. activities/vm/lifecycle.ts implements it; all are idempotent. */
+export interface VmContainerActivities {
+  /** Creates (or adopts, if the name exists) the container, its volume and run dir with the per-VM secret. */
+  createVmContainer(input: CreateVmContainerInput): Promise<VmContainerRef>;
+  /** Starting a running container succeeds. */
+  startVmContainer(ref: VmContainerRef): Promise<void>;
+  /** Suspend: docker stop, container and volume kept. Stopped already succeeds; missing fails (VmContainerMissing). */
+  stopVmContainer(ref: VmContainerRef): Promise<void>;
+  /** Container, volume and run dir; whatever is already gone is skipped. */
+  removeVmContainer(ref: VmContainerRef): Promise<void>;
+  inspectVmContainer(ref: VmContainerRef): Promise<VmContainerStatus>;
+  /** Renames a warm-pool container for the user who claimed it; already renamed succeeds. */
+  renameVmContainer(ref: VmContainerRef, containerName: string): Promise<VmContainerRef>;
+  /** Polls the agent over its socket until it answers (heartbeating); VmAgentUnreachable after the timeout. */
+  waitForVmAgent(ref: VmContainerRef, options: { timeoutMs: number }): Promise<AgentHealth>;
+  /** One short attempt; null when the agent does not answer. */
+  pingVmAgent(ref: VmContainerRef): Promise<AgentHealth | null>;
+}
