@@ -20,10 +20,20 @@ export class GitCommandError extends WorkspaceError {
     const said = stderr.trim().split('\n').slice(-3).join(' ').slice(0, 500);
     super(
       'git_failed',
-      `git ${args[0] ?? ''} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${said || 'no output'}`,
+      `git ${subcommand(args)} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${said || 'no output'}`,
     );
     this.name = 'GitCommandError';
   }
+}
+
+/** The git subcommand of an argument list, past global options like `-C <dir>` and `-c <key=value>`. */
+function subcommand(args: readonly string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '-C' || arg === '-c') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return '';
 }
 
 export interface GitRunnerOptions {

@@ -29,6 +29,15 @@ export class RepositoryCache {
     return dir;
   }
 
+  /**
+   * Runs `task` while no other git work of this service touches the clone. git's fetch, worktree add and
+   * worktree prune are not safe against each other in one repository (a fetch's connectivity check trips
+   * over a half-created worktree, prune races add), so every mutation of a clone goes through here.
+   */
+  exclusive<T>(repoDir: string, task: () => Promise<T>): Promise<T> {
+    return this.withLock(repoDir, task);
+  }
+
   /** Clones on first use and fetches every later time; concurrent calls for one repository queue up. */
   async ensure(repoUrl: string): Promise<string> {
     const dir = await this.directoryFor(repoUrl);

@@ -209,14 +209,16 @@ export class WorkspaceService {
       const baseBranch = started.baseBranch ?? (await this.repos.defaultBranch(repoDir));
       const worktreePath = join(this.deps.worktreesRoot, `workspace-${id}`);
       await assertWorktreePathSafe(this.deps.worktreesRoot, worktreePath);
-      const branchName = await ensureWorktree(this.git, this.repos, {
-        repoDir,
-        worktreePath,
-        mode: started.branchMode,
-        branchName: started.branchName,
-        baseBranch,
-        reserved: await this.reservedBranches(started.repoUrl, id),
-      });
+      const branchName = await this.repos.exclusive(repoDir, async () =>
+        ensureWorktree(this.git, this.repos, {
+          repoDir,
+          worktreePath,
+          mode: started.branchMode,
+          branchName: started.branchName,
+          baseBranch,
+          reserved: await this.heldBranches(started.repoUrl, id),
+        }),
+      );
       await assertWorktreePathSafe(this.deps.worktreesRoot, worktreePath);
       const setup = await runSetupScript(worktreePath, {
         timeoutMs: this.deps.setup?.timeoutMs ?? 300_000,
@@ -269,7 +271,9 @@ export class WorkspaceService {
     if (current.worktreePath !== null) {
       try {
         await assertWorktreePathSafe(this.deps.worktreesRoot, current.worktreePath);
-        await removeWorktree(this.git, await this.repos.directoryFor(current.repoUrl), current.worktreePath);
+        const repoDir = await this.repos.directoryFor(current.repoUrl);
+        const worktreePath = current.worktreePath;
+        await this.repos.exclusive(repoDir, () => removeWorktree(this.git, repoDir, worktreePath));
       } catch (err) {
         this.log.warn({ workspaceId: id, err: String(err) }, 'worktree of archived workspace not removed');
       }
@@ -474,14 +478,17 @@ export class WorkspaceService {
     if (workspace.worktreePath === null) return;
     try {
       const repoDir = await this.repos.directoryFor(workspace.repoUrl);
-      await this.repos.fetchBranch(repoDir, workspace.branchName);
-      await this.git.run([
-        '-C',
-        workspace.worktreePath,
-        'merge',
-        '--ff-only',
-        `refs/remotes/origin/${workspace.branchName}`,
-      ]);
+      const worktreePath = workspace.worktreePath;
+      await this.repos.exclusive(repoDir, async () => {
+        await this.repos.fetchBranch(repoDir, workspace.branchName);
+        await this.git.run([
+          '-C',
+          worktreePath,
+          'merge',
+          '--ff-only',
+          `refs/remotes/origin/${workspace.branchName}`,
+        ]);
+      });
     } catch (err) {
       // Local commits that origin lacks (or a dirty tree) stay as they are; the agent merges when it works.
       this.log.warn({ workspaceId: workspace.id, err: String(err) }, 'imported workspace not fast-forwarded');
@@ -532,16 +539,25 @@ export class WorkspaceService {
     }
   }
 
-  /** Branch names held by other live workspaces of the same repository. */
-  private async reservedBranches(repoUrl: string, exceptId: string): Promise<Set<string>> {
-    const live = (await this.store.list()).filter(
-      (w) => w.id !== exceptId && w.repoUrl === repoUrl && w.status !== 'ARCHIVED',
+  /**
+   * Branch names other live workspaces of the repository hold: resumed branches (even before their worktree
+   * exists) and the final names of ready ones. A still-provisioning NEW workspace holds nothing yet: its
+   * name is only a wish until git creates the branch, which happens under the clone's lock and is then
+   * visible as a ref.
+   */
+  private async heldBranches(repoUrl: string, exceptId: string): Promise<Set<string>> {
+    const held = (await this.store.list()).filter(
+      (w) =>
+        w.id !== exceptId &&
+        w.repoUrl === repoUrl &&
+        w.status !== 'ARCHIVED' &&
+        (w.branchMode === 'EXISTING' || w.status === 'READY'),
     );
-    return new Set(live.map((w) => w.branchName));
+    return new Set(held.map((w) => w.branchName));
   }
 
   private async assertBranchFree(repoUrl: string, branchName: string, exceptId: string): Promise<void> {
-    if ((await this.reservedBranches(repoUrl, exceptId)).has(branchName)) {
+    if ((await this.heldBranches(repoUrl, exceptId)).has(branchName)) {
       throw new WorkspaceError(
         'branch_in_use',
         `Branch "${branchName}" is already used by another workspace`,

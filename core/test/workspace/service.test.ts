@@ -118,16 +118,26 @@ describe('workspace / WorkspaceService with real git', () => {
     assert.equal(clonesUnder(h.reposRoot).length, 1);
   });
 
-  it('provisions concurrent workspaces of a fresh repository from a single clone', async () => {
-    const other = await sandbox.createRemote('o/other', { 'a.txt': 'a\n' });
-    const made = await Promise.all(
-      [1, 2, 3].map((i) =>
-        h.service.create({ source: 'MANUAL', repoUrl: other, name: 'parallel', user: `u${i}` }),
-      ),
-    );
-    for (const w of made) ready(w);
-    assert.deepEqual(made.map((w) => w.branchName).sort(), ['u1/parallel', 'u2/parallel', 'u3/parallel']);
-    assert.equal(clonesUnder(h.reposRoot).filter((d) => d.includes('other')).length, 1);
+  it('provisions many concurrent workspaces of a fresh repository from a single clone', async () => {
+    // git's fetch, worktree add and prune race each other inside one clone; this used to fail intermittently.
+    for (const round of [1, 2, 3]) {
+      const other = await sandbox.createRemote(
+        `o/other${round}`,
+        { 'a.txt': 'a\n' },
+        { 'feature/x': { 'b.txt': 'b\n' } },
+      );
+      const made = await Promise.all([
+        ...[1, 2, 3, 4, 5, 6, 7, 8].map((i) =>
+          h.service.create({ source: 'MANUAL', repoUrl: other, name: 'parallel', user: `u${i % 3}` }),
+        ),
+        h.service.create({ source: 'RESUME_BRANCH', repoUrl: other, branchName: 'feature/x' }),
+      ]);
+      for (const w of made) ready(w);
+      const names = made.map((w) => w.branchName);
+      assert.equal(new Set(names).size, names.length, 'every workspace got its own branch');
+      assert.ok(names.includes('u1/parallel-3') && names.includes('u2/parallel'));
+      assert.equal(clonesUnder(h.reposRoot).filter((d) => d.endsWith(`other${round}.git`)).length, 1);
+    }
   });
 
   it('a commit pushed from a worktree reaches the bare repository', async () => {
