@@ -23,3 +23,8 @@ export const workflowIds = {
   ratchet: (workspaceId: string): string => `ratchet:${checkedPart('workspaceId', workspaceId)}`,
   usage: (userId: string): string => `usage:${checkedPart('userId', userId)}`,
 } as const;
+
+/** A user's VM container is named after the user, so its owner (vm:<userId>) can be read off the name. */
+export const USER_VM_CONTAINER_PREFIX = 'ffc-vm-';
+export const userVmContainerName = (userId: string): string =>
+  `${USER_VM_CONTAINER_PREFIX}${checkedPart('userId', userId)}`;

@@ -1,3 +1,5 @@
 // Every workflow the worker runs. This file is the entry point of the workflow bundle, so it must import
 // only deterministic code (scripts/check-rules.ts checks it).
 export { reconcileStrayContainers } from './reconciler/workflow.js';
+export { vmWorkflow } from './vm/workflow.js';
+export { vmPoolWorkflow } from './vm-pool/workflow.js';

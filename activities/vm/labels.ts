@@ -6,6 +6,8 @@
  * A user's VM is named `ffc-vm-<userId>` and owned by `vm:<userId>` whatever its labels say: a warm-pool
  * container is created with the pool as owner and renamed when a user claims it (labels cannot change).
  */
+import { USER_VM_CONTAINER_PREFIX } from '../../workflows/ids.js';
+
 export const LABEL_MANAGED = 'ffc.managed';
 export const LABEL_OWNER = 'ffc.owner';
 export const LABEL_USER = 'ffc.user-id';
@@ -29,13 +31,12 @@ export function managedLabels(input: {
   };
 }
 
-export const USER_VM_PREFIX = 'ffc-vm-';
 export const POOL_VM_PREFIX = 'ffc-pool-';
-
-export const userVmContainerName = (userId: string): string => `${USER_VM_PREFIX}${userId}`;
 
 /** The workflow that owns a container: from its name for user VMs, else from its owner label. */
 export function ownerOf(containerName: string, labels: Record<string, string>): string {
-  if (containerName.startsWith(USER_VM_PREFIX)) return `vm:${containerName.slice(USER_VM_PREFIX.length)}`;
+  if (containerName.startsWith(USER_VM_CONTAINER_PREFIX)) {
+    return `vm:${containerName.slice(USER_VM_CONTAINER_PREFIX.length)}`;
+  }
   return labels[LABEL_OWNER] ?? '';
 }

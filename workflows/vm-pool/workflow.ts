@@ -1,0 +1,77 @@
+/**
+ * vm-pool — keeps `size` started VM containers, each with an answering agent and a fresh volume, so a
+ * first-time user's ensureReady claims one (a rename) instead of creating one. Refills in the background,
+ * one container at a time; shrinks by removing the oldest extras.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { VmContainerActivities } from '../../activities/vm/types.js';
+import { claimWarmVmUpdate, poolStateQuery, resizePoolSignal, type WarmPoolInput } from './messages.js';
+import { claim, newPoolState, type PoolState, shortfall } from './state.js';
+
+const docker = proxyActivities<VmContainerActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+const agentWait = proxyActivities<Pick<VmContainerActivities, 'waitForVmAgent'>>({
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 2 },
+});
+
+export async function vmPoolWorkflow(input: WarmPoolInput): Promise<void> {
+  let state: PoolState = input.carried ?? newPoolState(input.size);
+
+  setHandler(poolStateQuery, () => state);
+  setHandler(resizePoolSignal, (size) => {
+    state = { ...state, size: Math.max(0, Math.floor(size)) };
+  });
+  setHandler(claimWarmVmUpdate, ({ claimId }) => {
+    const result = claim(state, claimId);
+    state = result.state;
+    return result.container;
+  });
+
+  for (;;) {
+    if (
+      workflowInfo().continueAsNewSuggested ||
+      workflowInfo().historyLength >= (input.maxHistoryEvents ?? 2000)
+    ) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof vmPoolWorkflow>({ ...input, carried: state });
+    }
+    const missing = shortfall(state);
+    if (missing > 0) {
+      const ref = await docker.createVmContainer({
+        containerName: `ffc-pool-${uuid4()}`,
+        role: 'pool',
+        owner: workflowInfo().workflowId,
+      });
+      try {
+        await docker.startVmContainer(ref);
+        await agentWait.waitForVmAgent(ref, { timeoutMs: input.agentTimeoutMs });
+        state = { ...state, ready: [...state.ready, ref], created: state.created + 1 };
+      } catch (err) {
+        // A container that will not come up is not worth keeping; the next round makes another.
+        log.warn('warm-pool container did not come up; replacing it', { container: ref.containerName, err });
+        await docker.removeVmContainer(ref);
+      }
+    } else if (missing < 0) {
+      const [oldest, ...rest] = state.ready;
+      if (oldest) {
+        state = { ...state, ready: rest };
+        await docker.removeVmContainer(oldest);
+      }
+    } else {
+      await condition(() => shortfall(state) !== 0);
+    }
+  }
+}
