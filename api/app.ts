@@ -9,10 +9,14 @@ import type Docker from 'dockerode';
 import express, { type Express } from 'express';
 import type { Pool } from '../db/pool.js';
 import type { Logger } from '../platform/logger.js';
+import { requireAuth } from './auth/middleware.js';
+import type { Authenticator } from './auth/principal.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { requestContext } from './request-context.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
+import { vmRoutes } from './routes/vms.js';
+import type { VmService } from './services/vm-service.js';
 
 export type AppDependencies = {
   log: Logger;
@@ -20,6 +24,8 @@ export type AppDependencies = {
   temporal: Client;
   docker: Docker;
   where: { postgres: string; temporal: string; docker: string };
+  authenticator: Authenticator;
+  vms: VmService;
   dashboardDir?: string;
 };
 
@@ -30,6 +36,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(requestContext(deps.log));
   app.use(express.json({ limit: MAX_MESSAGE_BYTES }));
   app.use(healthRoutes(deps));
+  app.use('/api', requireAuth(deps), vmRoutes(deps));
   app.use('/api', notFoundHandler);
   app.use(dashboardRoutes(deps.dashboardDir));
   app.use(notFoundHandler);

@@ -8,7 +8,13 @@ import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import { dockerWhere, redactUrl } from '../platform/dependencies.js';
 import { createLogger } from '../platform/logger.js';
+import { createDevKeyAuthenticator } from './auth/dev-key.js';
+import type { Authenticator } from './auth/principal.js';
 import { startApi } from './server.js';
+import { VmService, vmSettingsFrom } from './services/vm-service.js';
+
+/** Until accounts exist, the development key is the only way in; without it every call is refused. */
+const nobody: Authenticator = { authenticate: async () => null };
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,6 +24,14 @@ async function main(): Promise<void> {
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const docker = new Docker(config.docker);
+  const authenticator = config.api.devApiKey
+    ? createDevKeyAuthenticator({ key: config.api.devApiKey, userId: config.api.devUserId })
+    : nobody;
+  const vms = new VmService({
+    temporal,
+    taskQueue: config.temporal.taskQueue,
+    settings: vmSettingsFrom(config.vm),
+  });
 
   const api = await startApi(
     {
@@ -30,6 +44,8 @@ async function main(): Promise<void> {
         temporal: config.temporal.address,
         docker: dockerWhere(config.docker),
       },
+      authenticator,
+      vms,
     },
     { host: config.api.host, port: config.api.port },
   );

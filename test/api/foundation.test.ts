@@ -1,40 +1,16 @@
 import assert from 'node:assert/strict';
-import { Client, Connection } from '@temporalio/client';
-import Docker from 'dockerode';
 import WebSocket from 'ws';
-import { type RunningApi, startApi } from '../../api/server.js';
-import { createPool, type Pool } from '../../db/pool.js';
-import { createLogger } from '../../platform/logger.js';
+import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
 import { testConfig } from '../support/services.js';
 
-const log = createLogger('api-test', 'silent');
-
-async function startWith(options: { databaseUrl?: string; dockerSocket?: string }): Promise<{
-  api: RunningApi;
-  pool: Pool;
-  connection: Connection;
-}> {
-  const pool = createPool(options.databaseUrl ?? testConfig.database.url, { max: 2 });
-  const connection = Connection.lazy({ address: testConfig.temporal.address });
-  const temporal = new Client({ connection, namespace: testConfig.temporal.namespace });
-  const docker = new Docker(options.dockerSocket ? { socketPath: options.dockerSocket } : testConfig.docker);
-  const api = await startApi(
-    { log, pool, temporal, docker, where: { postgres: 'pg', temporal: 'temporal', docker: 'docker' } },
-    { host: '127.0.0.1', port: 0 },
-  );
-  return { api, pool, connection };
-}
-
 describe('api foundation (real Postgres, Temporal, Docker)', () => {
-  let running: Awaited<ReturnType<typeof startWith>>;
+  let running: TestApi;
   before(async () => {
-    running = await startWith({});
+    running = await startTestApi({ users: { 'dev-key-for-foundation-tests': 'foundation-user' } });
   });
   after(async () => {
-    await running.api.stop();
-    await running.pool.end();
-    await running.connection.close();
+    await running.stop();
   });
 
   it('/healthz answers while the process is up', async () => {
@@ -63,10 +39,21 @@ describe('api foundation (real Postgres, Temporal, Docker)', () => {
     assert.notEqual(replaced.headers.get('x-request-id'), 'a b\tc');
   });
 
-  it('answers unknown routes with a JSON 404', async () => {
-    const res = await request(`${running.api.url}/api/nope`);
+  it('answers unknown routes with a JSON 404, and API routes ask for credentials first', async () => {
+    const anonymous = await request(`${running.api.url}/api/nope`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(errorCode(anonymous), 'unauthorized');
+    const res = await request(`${running.api.url}/api/nope`, {
+      headers: { authorization: 'Bearer dev-key-for-foundation-tests' },
+    });
     assert.equal(res.status, 404);
     assert.equal(errorCode(res), 'not_found');
+  });
+
+  it('refuses a wrong key without telling which part was wrong', async () => {
+    const res = await request(`${running.api.url}/api/vms/me`, { headers: { authorization: 'Bearer nope' } });
+    assert.equal(res.status, 401);
+    assert.equal(errorCode(res), 'unauthorized');
   });
 
   it('rejects malformed JSON with a clear 400', async () => {
@@ -111,7 +98,7 @@ describe('api /readyz with a dependency down', () => {
   it('returns 503 naming each unreachable dependency', async () => {
     const unreachable = new URL(testConfig.database.url);
     unreachable.port = '9'; // discard port: nothing listens there
-    const running = await startWith({
+    const running = await startTestApi({
       databaseUrl: unreachable.toString(),
       dockerSocket: '/nonexistent/docker.sock',
     });
@@ -126,9 +113,7 @@ describe('api /readyz with a dependency down', () => {
       );
       assert.match((res.json as { error: { message: string } }).error.message, /postgres, docker/);
     } finally {
-      await running.api.stop();
-      await running.pool.end();
-      await running.connection.close();
+      await running.stop();
     }
   });
 });

@@ -1,0 +1,124 @@
+/**
+ * What the api does with a user's VM, in terms of the vm:<userId> actor. Routes and sockets call this; it
+ * turns Temporal's answers into ApiErrors with codes a client can branch on.
+ */
+import {
+  type Client,
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { VmContainerRef } from '../../activities/vm/types.js';
+import type { Config } from '../../platform/config.js';
+import { workflowIds } from '../../workflows/ids.js';
+import {
+  defaultVmSettings,
+  ensureReadyUpdate,
+  suspendUpdate,
+  terminateUpdate,
+  touchSignal,
+  VmErrorType,
+  type VmSettings,
+  type VmView,
+  vmContainerQuery,
+  vmStateQuery,
+} from '../../workflows/vm/messages.js';
+import { vmWorkflow } from '../../workflows/vm/workflow.js';
+import { ApiError } from '../errors.js';
+
+export function vmSettingsFrom(vm: Config['vm']): VmSettings {
+  return {
+    ...defaultVmSettings,
+    idleTimeoutMs: vm.idleTimeoutMs,
+    healthIntervalMs: vm.healthIntervalMs,
+    useWarmPool: vm.warmPoolSize > 0,
+  };
+}
+
+const noVm = () => new ApiError(404, 'vm_not_found', 'you have no VM yet: POST /api/vms creates it');
+
+/** Translates the actor's failures (ApplicationFailure types) and Temporal's "no such workflow". */
+function toApiError(err: unknown): unknown {
+  if (err instanceof WorkflowNotFoundError) return noVm();
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    const { type, message } = err.cause;
+    switch (type) {
+      case VmErrorType.terminating:
+      case VmErrorType.terminated:
+        return new ApiError(409, 'vm_terminating', message);
+      case VmErrorType.busy:
+        return new ApiError(409, 'vm_busy', message);
+      case VmErrorType.failed:
+        return new ApiError(503, 'vm_failed', `${message}; try again, or contact support if it persists`);
+      default:
+        return new ApiError(500, 'vm_error', message);
+    }
+  }
+  // An update sent to an actor that has finished (terminated VM).
+  if (err instanceof Error && /workflow execution already completed/i.test(err.message)) return noVm();
+  return err;
+}
+
+export class VmService {
+  constructor(private readonly deps: { temporal: Client; taskQueue: string; settings: VmSettings }) {}
+
+  private handle(userId: string) {
+    return this.deps.temporal.workflow.getHandle<typeof vmWorkflow>(workflowIds.vm(userId));
+  }
+
+  /** Provisions or resumes the user's VM, starting its actor if it does not exist; resolves when the agent answers. */
+  async ensureReady(userId: string): Promise<VmView> {
+    try {
+      return await this.deps.temporal.workflow.executeUpdateWithStart(ensureReadyUpdate, {
+        startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
+          workflowId: workflowIds.vm(userId),
+          taskQueue: this.deps.taskQueue,
+          args: [{ userId, settings: this.deps.settings }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      });
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  async get(userId: string): Promise<VmView> {
+    try {
+      return await this.handle(userId).query(vmStateQuery);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Where the VM's agent listens, ensuring the VM is up first. */
+  async agentEndpoint(userId: string): Promise<VmContainerRef> {
+    await this.ensureReady(userId);
+    const ref = await this.handle(userId).query(vmContainerQuery);
+    if (!ref) throw new ApiError(503, 'vm_unavailable', 'the VM is not running right now; try again');
+    return ref;
+  }
+
+  async suspend(userId: string): Promise<VmView> {
+    try {
+      return await this.handle(userId).executeUpdate(suspendUpdate);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  async terminate(userId: string): Promise<VmView> {
+    try {
+      return await this.handle(userId).executeUpdate(terminateUpdate);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** Any user traffic keeps the VM from being suspended as idle. Best effort: no VM, nothing to touch. */
+  async touch(userId: string): Promise<void> {
+    await this.handle(userId)
+      .signal(touchSignal)
+      .catch(() => {});
+  }
+}
