@@ -185,6 +185,16 @@ build_vm_image() {
   npx tsx scripts/build-vm-image.ts
 }
 
+# A development API key, made once per checkout; it stands for DEV_USER_ID until accounts exist.
+ensure_dev_api_key() {
+  DEV_KEY_FILE=$DATA/secrets/dev-api-key
+  if [ ! -s "$DEV_KEY_FILE" ]; then
+    mkdir -p "$DATA/secrets" && chmod 700 "$DATA/secrets"
+    (umask 077 && openssl rand -hex 24 >"$DEV_KEY_FILE")
+  fi
+  export DEV_API_KEY=${DEV_API_KEY:-$(cat "$DEV_KEY_FILE")}
+}
+
 # ------------------------------------------------------------------------------------------ app processes
 start_app() { # start_app <name> <entry>
   local name=$1 entry=$2
@@ -230,6 +240,7 @@ cmd_up() {
   step "Building the dashboard"
   npm run build -w @factory-factory/web >"$LOGS/web-build.log" 2>&1 || { tail_log "$LOGS/web-build.log"; die "dashboard build failed" "see $LOGS/web-build.log"; }
   step "Starting the worker and the api"
+  ensure_dev_api_key
   start_app worker worker/main.ts
   start_app api api/main.ts
   wait_for 60 "api" curl -fsS "http://127.0.0.1:$API_PORT/readyz" ||
@@ -242,6 +253,8 @@ cmd_up() {
     Temporal UI   http://127.0.0.1:$TEMPORAL_UI_PORT/
     Postgres      postgres://ffc:ffc@127.0.0.1:$PG_PORT/ffc
     Logs          $LOGS/
+    API key       $DEV_KEY_FILE (development user)
+                  curl -X POST -H "Authorization: Bearer \$(cat $DEV_KEY_FILE)" http://127.0.0.1:$API_PORT/api/vms
   Press Ctrl-C to stop everything this command started (or run: scripts/dev.sh down).
 
 EOF

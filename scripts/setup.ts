@@ -3,9 +3,10 @@
  * applies database migrations and registers Temporal search attributes. Prints a sentence naming the
  * service and the fix when something is unreachable, never a stack trace.
  */
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import Docker from 'dockerode';
 import { migrate } from '../db/migrate.js';
+import { ensureReconcilerSchedule, ensureWarmPool } from '../platform/actors.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import {
   checkDocker,
@@ -16,6 +17,7 @@ import {
 } from '../platform/dependencies.js';
 import { ensureSearchAttributes } from '../platform/temporal.js';
 import { allSearchAttributes } from '../workflows/search-attributes.js';
+import { defaultVmSettings } from '../workflows/vm/messages.js';
 
 async function main(): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
@@ -51,6 +53,17 @@ async function main(): Promise<number> {
         ? `    search attributes added: ${added.join(', ')}`
         : '    search attributes are registered',
     );
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const schedule = await ensureReconcilerSchedule(client, config.temporal.taskQueue);
+    console.log(
+      `    stray-container reconciler schedule ${schedule === 'created' ? 'created' : 'is in place'}`,
+    );
+    const pool = await ensureWarmPool(client, {
+      taskQueue: config.temporal.taskQueue,
+      size: config.vm.warmPoolSize,
+      agentTimeoutMs: defaultVmSettings.agentTimeoutMs,
+    });
+    if (pool !== 'disabled') console.log(`    warm pool ${pool} (size ${config.vm.warmPoolSize})`);
   } finally {
     await connection.close();
   }

@@ -21,11 +21,27 @@ export function rejectUpgrade(socket: Duplex, status: number, code: string, mess
   );
 }
 
+/**
+ * Browsers send the credential as a `bearer.<token>` subprotocol next to the real one (e.g. `ffc.v1`); the
+ * server must answer with one of the offered protocols, and never with the credential.
+ */
+function chooseProtocol(protocols: Set<string>): string | false {
+  for (const protocol of protocols) if (!protocol.startsWith('bearer.')) return protocol;
+  return false;
+}
+
 export function createUpgradeRouter(routes: WsRoute[]) {
   const servers = new Map(
     routes.map((route) => [
       route.path,
-      { route, wss: new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES }) },
+      {
+        route,
+        wss: new WebSocketServer({
+          noServer: true,
+          maxPayload: MAX_MESSAGE_BYTES,
+          handleProtocols: chooseProtocol,
+        }),
+      },
     ]),
   );
 
