@@ -4,18 +4,24 @@
  */
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
+import type { Pool } from '../db/pool.js';
 import { createActorActivities } from './temporal/actors.js';
 import { createContainerInventoryActivities } from './vm/containers.js';
+import { createVmReadModelActivities } from './vm/read-model.js';
+import { createWarmPoolClientActivities } from './vm/warm-pool-client.js';
 
 export type ActivityDependencies = {
   docker: Docker;
   temporal: Client;
+  pool: Pool;
 };
 
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createContainerInventoryActivities({ docker: deps.docker }),
     ...createActorActivities({ client: deps.temporal }),
+    ...createVmReadModelActivities({ pool: deps.pool }),
+    ...createWarmPoolClientActivities({ client: deps.temporal }),
   };
 }
 

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import Docker from 'dockerode';
 import { createActivities } from '../activities/index.js';
+import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
 import { workflowBundlerOptions, workflowsPath } from './bundle.js';
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   const docker = new Docker(config.docker);
+  const pool = createPool(config.database.url, { max: config.database.poolMax, log });
 
   const worker = await Worker.create({
     connection,
@@ -24,7 +26,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     workflowsPath,
     bundlerOptions: { webpackConfigHook: workflowBundlerOptions },
-    activities: createActivities({ docker, temporal }),
+    activities: createActivities({ docker, temporal, pool }),
     shutdownGraceTime: '30s',
   });
 
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
   await worker.run();
   await clientConnection.close();
   await connection.close();
+  await pool.end();
   log.info('worker stopped');
 }
 

@@ -7,7 +7,13 @@ import { findStrays } from '../../workflows/reconciler/plan.js';
 import { reconcileStrayContainers } from '../../workflows/reconciler/workflow.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
 import { testImage } from '../support/images.js';
-import { connectTestTemporal, testDocker, uniqueSuffix } from '../support/services.js';
+import {
+  connectTestTemporal,
+  createMigratedDatabase,
+  type TestDatabase,
+  testDocker,
+  uniqueSuffix,
+} from '../support/services.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
 
 describe('stray-container reconciler', () => {
@@ -44,6 +50,7 @@ describe('stray-container reconciler', () => {
     let client: Client;
     let docker: Docker;
     let worker: RunningTestWorker;
+    let db: TestDatabase;
     const created: string[] = [];
     const suffix = uniqueSuffix();
     const liveOwner = `test-owner-live-${suffix}`;
@@ -51,7 +58,8 @@ describe('stray-container reconciler', () => {
     before(async () => {
       client = await connectTestTemporal();
       docker = testDocker();
-      worker = await startTestWorker(createActivities({ docker, temporal: client }));
+      db = await createMigratedDatabase();
+      worker = await startTestWorker(createActivities({ docker, temporal: client, pool: db.pool }));
     });
     after(async () => {
       for (const id of created)
@@ -64,6 +72,7 @@ describe('stray-container reconciler', () => {
         .terminate('test over')
         .catch(() => {});
       await worker?.stop();
+      await db?.drop();
       await client?.connection.close();
     });
 
