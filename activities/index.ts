@@ -14,6 +14,8 @@ export type ActivityDependencies = {
   docker: Docker;
   temporal: Client;
   pool: Pool;
+  /** The warm pool's workflow id; tests run their own pool beside a deployment's. */
+  warmPoolWorkflowId?: string;
 };
 
 export function createActivities(deps: ActivityDependencies) {
@@ -21,7 +23,10 @@ export function createActivities(deps: ActivityDependencies) {
     ...createContainerInventoryActivities({ docker: deps.docker }),
     ...createActorActivities({ client: deps.temporal }),
     ...createVmReadModelActivities({ pool: deps.pool }),
-    ...createWarmPoolClientActivities({ client: deps.temporal }),
+    ...createWarmPoolClientActivities({
+      client: deps.temporal,
+      ...(deps.warmPoolWorkflowId ? { poolWorkflowId: deps.warmPoolWorkflowId } : {}),
+    }),
   };
 }
 
