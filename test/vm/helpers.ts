@@ -1,0 +1,115 @@
+/**
+ * Helpers for the VM tests: commands inside containers through the Engine API (docker exec, or a
+ * throwaway container of an image), and a shell in a VM through its agent's terminal.
+ */
+import { PassThrough } from 'node:stream';
+import type { AgentClient } from '@factory-factory/core/agent-client';
+import type Docker from 'dockerode';
+
+export type CommandResult = { exitCode: number; stdout: string; stderr: string };
+
+async function collect(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+): Promise<{ stdout: string; stderr: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  out.on('data', (chunk: Buffer) => stdout.push(chunk));
+  err.on('data', (chunk: Buffer) => stderr.push(chunk));
+  docker.modem.demuxStream(stream, out, err);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  return { stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') };
+}
+
+/** A non-TTY container's log: frames with an 8-byte header (stream 1 or 2, then the length). */
+function demux(buffer: Buffer): { stdout: string; stderr: string } {
+  const out: Record<number, Buffer[]> = { 1: [], 2: [] };
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const kind = buffer[offset] ?? 1;
+    const size = buffer.readUInt32BE(offset + 4);
+    out[kind === 2 ? 2 : 1]?.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return {
+    stdout: Buffer.concat(out[1] ?? []).toString('utf8'),
+    stderr: Buffer.concat(out[2] ?? []).toString('utf8'),
+  };
+}
+
+/** `docker exec` as the container's own user (the VM's, 1000:1000). */
+export async function execIn(docker: Docker, containerId: string, cmd: string[]): Promise<CommandResult> {
+  const exec = await docker.getContainer(containerId).exec({
+    Cmd: cmd,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const output = await collect(docker, stream);
+  const info = await exec.inspect();
+  return { exitCode: info.ExitCode ?? -1, ...output };
+}
+
+/** One command in a throwaway container of `image` (no network), removed afterwards. */
+export async function runInImage(
+  docker: Docker,
+  image: string,
+  cmd: string[],
+  labels: Record<string, string>,
+): Promise<CommandResult> {
+  const container = await docker.createContainer({
+    Image: image,
+    Entrypoint: cmd,
+    Labels: labels,
+    HostConfig: { NetworkMode: 'none' },
+  });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const raw = await container.logs({ stdout: true, stderr: true, follow: false });
+    return { exitCode: StatusCode, ...demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))) };
+  } finally {
+    await container.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `command` in a fresh terminal of the VM (a PTY the agent spawns, with the environment claude and gh
+ * get) and resolves with the output once `until` matches it; the terminal is killed afterwards.
+ */
+export async function runInTerminal(
+  agent: AgentClient,
+  command: string,
+  until: RegExp,
+  timeoutMs = 15_000,
+): Promise<string> {
+  const terminal = await agent.createTerminal({ cols: 200, rows: 50 });
+  const feed = await agent.subscribeTerminal(terminal.id);
+  let output = feed.scrollback;
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`terminal output never matched ${until}:\n${output}`)),
+        timeoutMs,
+      );
+      feed.on((event) => {
+        if (event.type !== 'output') return;
+        output += event.data;
+        if (until.test(output)) {
+          clearTimeout(timer);
+          resolve(output);
+        }
+      });
+      agent.terminalInput(terminal.id, `${command}\r`).catch(reject);
+    });
+  } finally {
+    await feed.close();
+    await agent.killTerminal(terminal.id).catch(() => undefined);
+  }
+}
