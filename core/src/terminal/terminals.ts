@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import * as pty from 'node-pty';
+import { createRequire } from 'node:module';
+import type * as NodePty from 'node-pty';
 import type { Logger } from 'pino';
 import type { TerminalEvent, TerminalExit, TerminalInfo } from '../protocol/index.js';
 import { ScrollbackBuffer } from './scrollback.js';
@@ -31,6 +32,13 @@ export class TerminalNotFoundError extends Error {
   }
 }
 
+let nodePty: typeof NodePty | null = null;
+/** node-pty is loaded on the first terminal: most agents never open one, and it costs memory. */
+function loadNodePty(): typeof NodePty {
+  nodePty ??= createRequire(import.meta.url)('node-pty') as typeof NodePty;
+  return nodePty;
+}
+
 /** One PTY and what its subscribers need: scrollback, live output, its exit. */
 class Terminal {
   readonly scrollback: ScrollbackBuffer;
@@ -42,7 +50,7 @@ class Terminal {
   constructor(
     readonly id: string,
     readonly workspaceId: string | null,
-    readonly pty: pty.IPty,
+    readonly pty: NodePty.IPty,
     readonly createdAt: string,
     scrollbackBytes: number,
     cols: number,
@@ -84,7 +92,7 @@ export class TerminalManager {
     const cols = options.cols ?? 80;
     const rows = options.rows ?? 24;
     const shell = options.shell ?? options.env.SHELL ?? '/bin/bash';
-    const handle = pty.spawn(shell, options.args ? [...options.args] : [], {
+    const handle = loadNodePty().spawn(shell, options.args ? [...options.args] : [], {
       name: 'xterm-256color',
       cols,
       rows,

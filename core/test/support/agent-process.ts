@@ -18,6 +18,10 @@ export interface AgentProcessOptions {
   fakeAnthropicUrl: string;
   /** More FF_* settings or env for the agent. */
   env?: Record<string, string>;
+  /** Run the compiled agent (core/dist/agent/main.js, as in the VM image) instead of the source. */
+  compiled?: boolean;
+  /** Node flags before the entry point (e.g. --optimize-for-size). */
+  nodeArgs?: string[];
 }
 
 export interface AgentProcess {
@@ -61,11 +65,17 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   const env = agentEnvironment(options, secretFile);
   const socketPath = env.FF_AGENT_SOCKET ?? '';
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'src/agent/main.ts'],
-    { cwd: coreDir, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const args = [
+    ...(options.nodeArgs ?? []),
+    ...(options.compiled
+      ? ['dist/agent/main.js']
+      : ['--conditions=source', '--import', 'tsx', 'src/agent/main.ts']),
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: coreDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString('utf8');
