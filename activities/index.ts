@@ -5,8 +5,10 @@
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { Pool } from '../db/pool.js';
+import type { Config } from '../platform/config.js';
 import { createActorActivities } from './temporal/actors.js';
 import { createContainerInventoryActivities } from './vm/containers.js';
+import { createVmContainerActivities } from './vm/lifecycle.js';
 import { createVmReadModelActivities } from './vm/read-model.js';
 import { createWarmPoolClientActivities } from './vm/warm-pool-client.js';
 
@@ -14,6 +16,8 @@ export type ActivityDependencies = {
   docker: Docker;
   temporal: Client;
   pool: Pool;
+  /** VM image, limits, network mode and run dir root of the VMs this worker creates. */
+  vm: Config['vm'];
   /** The warm pool's workflow id; tests run their own pool beside a deployment's. */
   warmPoolWorkflowId?: string;
 };
@@ -21,6 +25,7 @@ export type ActivityDependencies = {
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createContainerInventoryActivities({ docker: deps.docker }),
+    ...createVmContainerActivities({ docker: deps.docker, vm: deps.vm }),
     ...createActorActivities({ client: deps.temporal }),
     ...createVmReadModelActivities({ pool: deps.pool }),
     ...createWarmPoolClientActivities({

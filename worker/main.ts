@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     workflowsPath,
     bundlerOptions: { webpackConfigHook: workflowBundlerOptions },
-    activities: createActivities({ docker, temporal, pool }),
+    activities: createActivities({ docker, temporal, pool, vm: config.vm }),
     shutdownGraceTime: '30s',
   });
 

@@ -13,6 +13,11 @@ export const LABEL_OWNER = 'ffc.owner';
 export const LABEL_USER = 'ffc.user-id';
 export const LABEL_VM = 'ffc.vm-id';
 export const LABEL_ROLE = 'ffc.role';
+/** On a VM container: its home volume and host run dir, so whoever removes it can remove those too. */
+export const LABEL_VOLUME = 'ffc.volume';
+export const LABEL_RUN_DIR = 'ffc.run-dir';
+/** On a VM's volume: the container name it was created for. */
+export const LABEL_CONTAINER_NAME = 'ffc.container-name';
 
 export type ManagedRole = 'vm' | 'pool' | 'test';
 

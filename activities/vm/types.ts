@@ -25,6 +25,11 @@ export type CreateVmContainerInput = {
   /** Workflow id that owns the container (`vm:<userId>` or the pool's id), for the reconciler. */
   owner: string;
   userId?: string;
+  /**
+   * Home volume to mount instead of a new `ffc-home-<name>` one: recreating a lost container of a VM
+   * that was claimed from the warm pool must keep that pool container's volume (the user's data).
+   */
+  volumeName?: string;
 };
 
 export type VmContainerStatus = {

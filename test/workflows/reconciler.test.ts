@@ -11,6 +11,7 @@ import {
   connectTestTemporal,
   createMigratedDatabase,
   type TestDatabase,
+  testConfig,
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
@@ -59,7 +60,9 @@ describe('stray-container reconciler', () => {
       client = await connectTestTemporal();
       docker = testDocker();
       db = await createMigratedDatabase();
-      worker = await startTestWorker(createActivities({ docker, temporal: client, pool: db.pool }));
+      worker = await startTestWorker(
+        createActivities({ docker, temporal: client, pool: db.pool, vm: testConfig.vm }),
+      );
     });
     after(async () => {
       for (const id of created)

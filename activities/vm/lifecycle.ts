@@ -1,0 +1,534 @@
+/**
+ * The Docker side of a user's VM (implements VmContainerActivities from ./types.ts with dockerode).
+ *
+ * A VM is three things on the Docker host, all named from the container name and labelled as ours:
+ *   - the container, hardened: non-root, no capabilities, no-new-privileges, read-only root with a /tmp
+ *     tmpfs, memory/CPU/pids limits, the deployment's network mode, never the Docker socket;
+ *   - a named volume mounted as the VM user's home (credentials, clones, the agent's SQLite);
+ *   - a host run dir bind-mounted at /run/ff-agent holding the per-VM secret and the agent's socket.
+ *
+ * Every activity is safe to retry: creating a name that exists adopts it, starting a running container or
+ * stopping a stopped one succeeds, removing what is gone succeeds.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, link, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import type { AgentHealth } from '@factory-factory/core/protocol';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type Docker from 'dockerode';
+import type { Config } from '../../platform/config.js';
+import {
+  connectVmAgent,
+  VM_AGENT_SOCKET_NAME,
+  VM_RUN_DIR_IN_CONTAINER,
+  vmAgentSecretPath,
+  vmAgentSocketPath,
+} from '../../platform/vm-agent.js';
+import { dockerStatusCode } from './containers.js';
+import { LABEL_CONTAINER_NAME, LABEL_MANAGED, LABEL_RUN_DIR, LABEL_VOLUME, managedLabels } from './labels.js';
+import type {
+  CreateVmContainerInput,
+  VmContainerActivities,
+  VmContainerRef,
+  VmContainerStatus,
+} from './types.js';
+
+/** ApplicationFailure types the VM actor can tell apart. */
+export const VmFailureType = {
+  /** The container is gone (stop, rename). Not retryable: the actor recreates it. */
+  containerMissing: 'VmContainerMissing',
+  /** The agent did not answer in time, or its container stopped while we waited. */
+  agentUnreachable: 'VmAgentUnreachable',
+  /** The name belongs to a container we did not create, or to another VM. */
+  nameConflict: 'VmNameConflict',
+  /** VM_IMAGE does not exist on this Docker host. */
+  imageMissing: 'VmImageMissing',
+  /** A name, mount or path this code refuses (e.g. a mount exposing the Docker socket). */
+  invalidInput: 'VmInvalidInput',
+  /** The run dir cannot be prepared for the VM's user (the worker is neither root nor uid 1000). */
+  runDirUnusable: 'VmRunDirUnusable',
+} as const;
+
+/** The VM's user in the image (vm/Dockerfile): owns the run dir and the secret on the host. */
+export const VM_UID = 1000;
+export const VM_GID = 1000;
+export const VM_HOME = '/home/ff';
+
+/** /tmp is memory-backed and charged to the VM's memory limit; this caps one runaway writer. */
+const TMPFS_OPTIONS = 'rw,nosuid,nodev,size=512m,mode=1777';
+/** Seconds between SIGTERM and SIGKILL on suspend; the idle agent shuts down in well under one. */
+const STOP_TIMEOUT_SECONDS = 10;
+/** A unix socket path (sun_path) holds at most 107 bytes plus the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export type VmContainerDeps = {
+  docker: Docker;
+  vm: Config['vm'];
+  /** Extra labels on every container and volume created here (tests mark theirs). */
+  labels?: Record<string, string>;
+};
+
+export type WaitForAgentOptions = {
+  timeoutMs: number;
+};
+
+function invalid(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, VmFailureType.invalidInput);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : undefined;
+}
+
+/** The Temporal activity context, or null when called directly (benchmarks, scripts). */
+function activityContext(): Context | null {
+  try {
+    return Context.current();
+  } catch {
+    return null;
+  }
+}
+
+function heartbeat(details?: unknown): void {
+  activityContext()?.heartbeat(details);
+}
+
+/** Sleeps, but ends early with CancelledFailure when the activity is cancelled. */
+function pause(ms: number): Promise<void> {
+  const context = activityContext();
+  if (context) return context.sleep(ms);
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
+}
+
+/** `ffc-vm-<user>` → `ffc-home-vm-<user>`; `ffc-pool-<slot>` → `ffc-home-pool-<slot>`. */
+export function vmVolumeName(containerName: string): string {
+  return `ffc-home-${containerName.replace(/^ffc-/, '')}`;
+}
+
+/** A mount of the Docker socket, or of a directory holding it, would hand the VM the host. */
+function exposesDockerSocket(hostPath: string): boolean {
+  const path = resolve(hostPath);
+  if (path.endsWith('docker.sock')) return true;
+  return ['/var/run/docker.sock', '/run/docker.sock'].some(
+    (socket) => socket === path || socket.startsWith(path === '/' ? '/' : `${path}/`),
+  );
+}
+
+/** Frames of a non-TTY container log (8-byte headers), as text. */
+function demuxLogs(buffer: Buffer): string {
+  const parts: string[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'));
+    offset += 8 + size;
+  }
+  return offset === 0 ? buffer.toString('utf8') : parts.join('');
+}
+
+function dockerTime(value: string | undefined): string | null {
+  return !value || value.startsWith('0001-01-01') ? null : value;
+}
+
+export function createVmContainerActivities(deps: VmContainerDeps) {
+  const { docker, vm } = deps;
+  const runDirRoot = resolve(vm.runDirRoot);
+  let initAvailable: Promise<boolean> | undefined;
+
+  /** An init (docker-init) as PID 1 reaps orphans of terminals and CLIs; use it when the engine has one. */
+  function hasInit(): Promise<boolean> {
+    initAvailable ??= docker.info().then(
+      (info: { InitBinary?: string }) => Boolean(info.InitBinary),
+      () => {
+        initAvailable = undefined;
+        return false;
+      },
+    );
+    return initAvailable;
+  }
+
+  function checkName(containerName: string): void {
+    if (!CONTAINER_NAME.test(containerName))
+      throw invalid(`'${containerName}' is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)`);
+  }
+
+  function runDirFor(containerName: string): string {
+    const runDir = join(runDirRoot, containerName);
+    const socketBytes = Buffer.byteLength(join(runDir, VM_AGENT_SOCKET_NAME));
+    if (socketBytes > MAX_SOCKET_PATH_BYTES)
+      throw invalid(
+        `the agent socket path under ${runDirRoot} would be ${socketBytes} bytes, over the unix limit of ` +
+          `${MAX_SOCKET_PATH_BYTES}: use a shorter FFC_DATA_DIR`,
+      );
+    return runDir;
+  }
+
+  /** Only paths under the run dir root are ever deleted, whatever a ref says. */
+  function ownedRunDir(runDir: string): string {
+    const path = resolve(runDir);
+    if (!path.startsWith(`${runDirRoot}${sep}`))
+      throw invalid(`run dir ${runDir} is not under ${runDirRoot}`);
+    return path;
+  }
+
+  async function chownToVmUser(path: string): Promise<void> {
+    try {
+      await chown(path, VM_UID, VM_GID);
+    } catch (err) {
+      if (errnoCode(err) === 'EPERM')
+        throw ApplicationFailure.nonRetryable(
+          `cannot give ${path} to the VM user (uid ${VM_UID}): the worker must run as root or as uid ${VM_UID}`,
+          VmFailureType.runDirUnusable,
+        );
+      throw err;
+    }
+  }
+
+  /**
+   * The run dir (0700) and its secret (0600), both owned by the VM's user. An existing secret is kept, so
+   * a retried create or a restart does not change it under a running agent; a new one appears atomically
+   * (written aside, then linked into place), so nobody ever reads half a secret.
+   */
+  async function prepareRunDir(runDir: string): Promise<void> {
+    await mkdir(runDirRoot, { recursive: true, mode: 0o711 });
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    await chownToVmUser(runDir);
+    await chmod(runDir, 0o700);
+    const secretPath = vmAgentSecretPath(runDir);
+    const existing = await readFile(secretPath, 'utf8').catch(() => null);
+    if (existing !== null && existing.trim().length >= 32) {
+      await chownToVmUser(secretPath);
+      await chmod(secretPath, 0o600);
+      return;
+    }
+    const aside = join(runDir, `.secret-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+      await chownToVmUser(aside);
+      if (existing === null) {
+        await link(aside, secretPath).catch((err: unknown) => {
+          if (errnoCode(err) !== 'EEXIST') throw err; // a concurrent attempt won; keep its secret
+        });
+      } else {
+        await rename(aside, secretPath); // an unusable (empty, truncated) secret is replaced
+      }
+    } finally {
+      await unlink(aside).catch(() => undefined);
+    }
+  }
+
+  async function inspectById(containerId: string): Promise<Docker.ContainerInspectInfo | null> {
+    try {
+      return await docker.getContainer(containerId).inspect();
+    } catch (err) {
+      if (dockerStatusCode(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  function refOf(info: Docker.ContainerInspectInfo): VmContainerRef {
+    const labels = info.Config.Labels ?? {};
+    const mountAt = (target: string) => info.Mounts.find((m) => m.Destination === target);
+    const volumeName = labels[LABEL_VOLUME] ?? mountAt(VM_HOME)?.Name;
+    const runDir = labels[LABEL_RUN_DIR] ?? mountAt(VM_RUN_DIR_IN_CONTAINER)?.Source;
+    if (!volumeName || !runDir)
+      throw ApplicationFailure.nonRetryable(
+        `container ${info.Name} has no home volume or run dir`,
+        VmFailureType.nameConflict,
+      );
+    return { containerName: info.Name.replace(/^\//, ''), containerId: info.Id, volumeName, runDir };
+  }
+
+  /** An existing container of that name becomes the result of create, if it is one of our VMs. */
+  async function adopt(containerName: string): Promise<VmContainerRef | null> {
+    const info = await inspectById(containerName);
+    // Docker also matches ID prefixes; only a container with exactly this name counts.
+    if (!info || info.Name !== `/${containerName}`) return null;
+    if (info.Config.Labels?.[LABEL_MANAGED] !== 'true')
+      throw ApplicationFailure.nonRetryable(
+        `a container named ${containerName} exists and is not managed by FF Cloud`,
+        VmFailureType.nameConflict,
+      );
+    const ref = refOf(info);
+    await prepareRunDir(ownedRunDir(ref.runDir));
+    return ref;
+  }
+
+  function mountsFor(runDir: string, volumeName: string): Docker.MountSettings[] {
+    const extra = vm.extraMounts.map((m): Docker.MountSettings => {
+      if (exposesDockerSocket(m.hostPath))
+        throw invalid(`refusing to mount ${m.hostPath} into a VM: it exposes the Docker socket`);
+      return { Type: 'bind', Source: m.hostPath, Target: m.containerPath, ReadOnly: m.readOnly };
+    });
+    return [
+      { Type: 'bind', Source: runDir, Target: VM_RUN_DIR_IN_CONTAINER, ReadOnly: false },
+      { Type: 'volume', Source: volumeName, Target: VM_HOME, ReadOnly: false },
+      ...extra,
+    ];
+  }
+
+  function envFor(): string[] {
+    const env = [
+      `FF_AGENT_SOCKET=${vmAgentSocketPath(VM_RUN_DIR_IN_CONTAINER)}`,
+      `FF_AGENT_SECRET_FILE=${vmAgentSecretPath(VM_RUN_DIR_IN_CONTAINER)}`,
+      `HOME=${VM_HOME}`,
+    ];
+    for (const [name, value] of Object.entries(vm.extraEnv)) {
+      if (!ENV_NAME.test(name)) throw invalid(`VM_EXTRA_ENV has an invalid variable name '${name}'`);
+      // The agent passes FF_CHILD_ENV_<NAME> to claude, gh and terminals as <NAME>.
+      env.push(`FF_CHILD_ENV_${name}=${value}`);
+    }
+    return env;
+  }
+
+  async function createVmContainer(input: CreateVmContainerInput): Promise<VmContainerRef> {
+    checkName(input.containerName);
+    const adopted = await adopt(input.containerName);
+    if (adopted) return adopted;
+
+    const runDir = runDirFor(input.containerName);
+    const volumeName = input.volumeName ?? vmVolumeName(input.containerName);
+    checkName(volumeName);
+    const labels = {
+      ...deps.labels,
+      ...managedLabels({ owner: input.owner, role: input.role, userId: input.userId }),
+    };
+    await prepareRunDir(runDir);
+    // Creating a volume that exists returns it: a retry after a crash here is harmless.
+    await docker.createVolume({
+      Name: volumeName,
+      Labels: { ...labels, [LABEL_CONTAINER_NAME]: input.containerName },
+    });
+    const options: Docker.ContainerCreateOptions = {
+      name: input.containerName,
+      Image: vm.image,
+      User: `${VM_UID}:${VM_GID}`,
+      Hostname: 'ff-vm',
+      WorkingDir: VM_HOME,
+      Env: envFor(),
+      Labels: { ...labels, [LABEL_VOLUME]: volumeName, [LABEL_RUN_DIR]: runDir },
+      StopTimeout: STOP_TIMEOUT_SECONDS,
+      HostConfig: {
+        Mounts: mountsFor(runDir, volumeName),
+        Tmpfs: { '/tmp': TMPFS_OPTIONS },
+        ReadonlyRootfs: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: false,
+        Memory: vm.memoryBytes,
+        MemorySwap: vm.memoryBytes,
+        NanoCpus: vm.nanoCpus,
+        PidsLimit: vm.pidsLimit,
+        NetworkMode: vm.networkMode,
+        IpcMode: 'private',
+        Init: await hasInit(),
+        // The VM actor restarts crashed VMs itself (and counts the crashes).
+        RestartPolicy: { Name: 'no' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+      },
+    };
+    try {
+      return refOf(await (await docker.createContainer(options)).inspect());
+    } catch (err) {
+      const status = dockerStatusCode(err);
+      if (status === 409) {
+        // Created by a concurrent attempt of this same activity: adopt it.
+        const raced = await adopt(input.containerName);
+        if (raced) return raced;
+      }
+      if (status === 404 && /no such image/i.test(errorMessage(err)))
+        throw ApplicationFailure.nonRetryable(
+          `the VM image ${vm.image} does not exist on this Docker host (build it with scripts/build-vm-image.ts)`,
+          VmFailureType.imageMissing,
+        );
+      throw err;
+    }
+  }
+
+  function missing(ref: VmContainerRef, doing: string): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(
+      `cannot ${doing} VM container ${ref.containerName} (${ref.containerId.slice(0, 12)}): it no longer exists`,
+      VmFailureType.containerMissing,
+    );
+  }
+
+  async function startVmContainer(ref: VmContainerRef): Promise<void> {
+    // The bind mount needs the run dir; recreate it (same secret if it survived) if the host lost it.
+    await prepareRunDir(ownedRunDir(ref.runDir));
+    try {
+      await docker.getContainer(ref.containerId).start();
+    } catch (err) {
+      const status = dockerStatusCode(err);
+      if (status === 304) return; // already running
+      if (status === 404 && !(await inspectById(ref.containerId))) throw missing(ref, 'start');
+      throw err;
+    }
+  }
+
+  async function stopVmContainer(ref: VmContainerRef): Promise<void> {
+    try {
+      await docker.getContainer(ref.containerId).stop({ t: STOP_TIMEOUT_SECONDS });
+    } catch (err) {
+      const status = dockerStatusCode(err);
+      if (status === 304) return; // already stopped
+      if (status === 404) throw missing(ref, 'stop');
+      throw err;
+    }
+  }
+
+  async function removeVmContainer(ref: VmContainerRef): Promise<void> {
+    const runDir = ownedRunDir(ref.runDir);
+    try {
+      await docker.getContainer(ref.containerId).remove({ force: true, v: true });
+    } catch (err) {
+      const status = dockerStatusCode(err);
+      // 409: removal already in progress (a retry racing the first attempt); the volume step retries.
+      if (status !== 404 && status !== 409) throw err;
+    }
+    try {
+      await docker.getVolume(ref.volumeName).remove();
+    } catch (err) {
+      if (dockerStatusCode(err) !== 404) throw err;
+    }
+    await rm(runDir, { recursive: true, force: true });
+  }
+
+  async function inspectVmContainer(ref: VmContainerRef): Promise<VmContainerStatus> {
+    const info = await inspectById(ref.containerId);
+    if (!info)
+      return {
+        exists: false,
+        running: false,
+        status: 'missing',
+        exitCode: null,
+        oomKilled: false,
+        startedAt: null,
+        finishedAt: null,
+      };
+    const state = info.State;
+    const ended = state.Status === 'exited' || state.Status === 'dead';
+    return {
+      exists: true,
+      running: state.Running,
+      status: state.Status,
+      exitCode: ended ? state.ExitCode : null,
+      oomKilled: state.OOMKilled,
+      startedAt: dockerTime(state.StartedAt),
+      finishedAt: ended ? dockerTime(state.FinishedAt) : null,
+    };
+  }
+
+  async function renameVmContainer(ref: VmContainerRef, containerName: string): Promise<VmContainerRef> {
+    checkName(containerName);
+    const info = await inspectById(ref.containerId);
+    if (!info) throw missing(ref, `rename to ${containerName}`);
+    if (info.Name.replace(/^\//, '') === containerName) return refOf(info);
+    try {
+      await docker.getContainer(ref.containerId).rename({ name: containerName });
+    } catch (err) {
+      const status = dockerStatusCode(err);
+      if (status === 404) throw missing(ref, `rename to ${containerName}`);
+      if (status !== 409) throw err;
+      const holder = await inspectById(containerName);
+      if (holder?.Id !== ref.containerId)
+        throw ApplicationFailure.nonRetryable(
+          `cannot rename ${ref.containerName} to ${containerName}: another container has that name`,
+          VmFailureType.nameConflict,
+        );
+    }
+    const renamed = await inspectById(ref.containerId);
+    if (!renamed) throw missing(ref, `rename to ${containerName}`);
+    return refOf(renamed);
+  }
+
+  /** One health.ping over the socket; the error text when it fails (never the secret). */
+  async function tryHealth(
+    runDir: string,
+    timeouts: { connectTimeoutMs: number; requestTimeoutMs: number },
+  ): Promise<{ ok: true; health: AgentHealth } | { ok: false; error: string }> {
+    try {
+      const client = await connectVmAgent(runDir, { clientName: 'ffc-worker', ...timeouts });
+      try {
+        return { ok: true, health: await client.health() };
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      return { ok: false, error: errorMessage(err) };
+    }
+  }
+
+  async function logTail(containerId: string, lines: number): Promise<string> {
+    try {
+      const raw = await docker
+        .getContainer(containerId)
+        .logs({ stdout: true, stderr: true, tail: lines, follow: false });
+      return demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))).trim();
+    } catch {
+      return '';
+    }
+  }
+
+  async function waitForVmAgent(ref: VmContainerRef, options: WaitForAgentOptions): Promise<AgentHealth> {
+    const started = Date.now();
+    const deadline = started + options.timeoutMs;
+    let lastError = 'not tried';
+    for (let attempt = 1; ; attempt++) {
+      heartbeat({ attempt });
+      const remaining = Math.max(deadline - Date.now(), 250);
+      const result = await tryHealth(ref.runDir, {
+        connectTimeoutMs: Math.min(2_000, remaining),
+        requestTimeoutMs: Math.min(10_000, remaining),
+      });
+      if (result.ok) return result.health;
+      lastError = result.error;
+
+      // A container that stopped will not answer: say why now instead of at the deadline.
+      const status = await inspectVmContainer(ref);
+      if (!status.running) {
+        const tail = status.exists ? await logTail(ref.containerId, 20) : '';
+        throw ApplicationFailure.nonRetryable(
+          `the agent of VM ${ref.containerName} cannot answer: container ${status.status}` +
+            `${status.exitCode !== null ? ` (exit code ${status.exitCode}${status.oomKilled ? ', out of memory' : ''})` : ''}` +
+            `${tail ? `; last log lines:\n${tail}` : ''}`,
+          VmFailureType.agentUnreachable,
+          { containerStatus: status },
+        );
+      }
+      if (Date.now() >= deadline)
+        throw ApplicationFailure.nonRetryable(
+          `the agent of VM ${ref.containerName} did not answer within ${options.timeoutMs} ms ` +
+            `(${attempt} attempts; last error: ${lastError})`,
+          VmFailureType.agentUnreachable,
+        );
+      // Poll briskly while a starting agent is expected (well under a second), then back off.
+      await pause(Date.now() - started < 3_000 ? 50 : 250);
+    }
+  }
+
+  async function pingVmAgent(ref: VmContainerRef): Promise<AgentHealth | null> {
+    const result = await tryHealth(ref.runDir, { connectTimeoutMs: 2_000, requestTimeoutMs: 10_000 });
+    return result.ok ? result.health : null;
+  }
+
+  const activities = {
+    createVmContainer,
+    startVmContainer,
+    stopVmContainer,
+    removeVmContainer,
+    inspectVmContainer,
+    renameVmContainer,
+    waitForVmAgent,
+    pingVmAgent,
+  } satisfies VmContainerActivities;
+  return activities;
+}
