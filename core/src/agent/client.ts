@@ -100,20 +100,25 @@ export class AgentSubscription<TInitial, TEvent> implements AsyncIterable<TEvent
     };
   }
 
+  /** Iterates events until the feed ends; leaving the loop early (break, throw) closes the feed. */
   async *[Symbol.asyncIterator](): AsyncIterator<TEvent> {
-    for (;;) {
-      const next = this.held.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
+    try {
+      for (;;) {
+        const next = this.held.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (this.finished) {
+          if (this.endReason) throw new AgentClientError(this.endReason.code, this.endReason.message);
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
       }
-      if (this.finished) {
-        if (this.endReason) throw new AgentClientError(this.endReason.code, this.endReason.message);
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+    } finally {
+      if (!this.finished) await this.close();
     }
   }
 
@@ -127,8 +132,18 @@ export class AgentSubscription<TInitial, TEvent> implements AsyncIterable<TEvent
   /** @internal */
   deliver(event: TEvent): void {
     if (this.finished) return;
-    if (this.listener) this.listener(event);
-    else this.held.push(event);
+    if (this.listener) {
+      try {
+        this.listener(event);
+      } catch (error) {
+        // A throwing callback must not take the connection (and every other feed) down with it.
+        const message = `the subscriber's callback threw: ${error instanceof Error ? error.message : String(error)}`;
+        this.end({ code: 'internal', message });
+        void this.unsubscribe(this.id).catch(() => undefined);
+      }
+    } else {
+      this.held.push(event);
+    }
     this.wake?.();
     this.wake = null;
   }

@@ -218,9 +218,9 @@ export type SessionSnapshot = z.infer<typeof SessionSnapshot>;
 
 // ---- Client → session commands ----
 
-/** The desktop called this `queue_message`; `user_message` is accepted as a synonym by relays. */
+/** The desktop's `queue_message`; `user_message` (its older name) is accepted as a synonym. */
 export const QueueMessageCommand = z.object({
-  type: z.literal('queue_message'),
+  type: z.enum(['queue_message', 'user_message']),
   /** Client-chosen id (idempotency: resending the same id is ignored); generated when absent. */
   id: z.string().min(1).max(200).optional(),
   text: z

@@ -215,6 +215,29 @@ describe('agent over its unix socket', () => {
     assert.deepEqual(rebuilt.pendingInteractiveRequests, now.pendingInteractiveRequests);
   });
 
+  it('streams events to a for-await consumer and closes the feed when it breaks out', async () => {
+    const c = await client();
+    const workspace = await c.createWorkspace({
+      repoUrl: 'https://github.com/acme/app.git',
+      branch: 'iterate',
+    });
+    const session = await c.createSession({ workspaceId: workspace.id });
+    const feed = await c.subscribeSession(session.id);
+    assert.equal(feed.snapshot.seq, 0);
+    await c.sendMessage({ sessionId: session.id, text: 'iterate over me' });
+    let result: SessionEvent | undefined;
+    for await (const event of feed) {
+      if (isResult(event)) {
+        result = event;
+        break;
+      }
+    }
+    assert.ok(result);
+    assert.equal(feed.isEnded, true);
+    assert.equal(await feed.ended, null);
+    await c.stopSession(session.id);
+  });
+
   it('rejects answers to requests that are not pending with not_found', async () => {
     const c = await client();
     const workspace = await c.createWorkspace({

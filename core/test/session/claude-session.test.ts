@@ -293,6 +293,11 @@ describe('ClaudeSession with the real Claude CLI', () => {
         .join('\n') ?? '';
     assert.match(history, /remember the word apple/);
     assert.ok(claudeSessionId);
+    // The resumed process does not replay old messages into our transcript: one copy of each turn.
+    const kinds = session
+      .snapshot()
+      .messages.map((m) => (m.source === 'user' ? 'user' : String(m.message?.type)));
+    assert.deepEqual(kinds, ['user', 'assistant', 'result', 'user', 'assistant', 'result']);
   });
 
   it('surfaces a CLI killed with -9 and resumes on the next message', async () => {
