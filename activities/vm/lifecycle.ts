@@ -511,7 +511,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
           VmFailureType.agentUnreachable,
         );
       // Poll briskly while a starting agent is expected (well under a second), then back off.
-      await pause(Date.now() - started < 3_000 ? 50 : 250);
+      await pause(Date.now() - started < 3_000 ? 25 : 250);
     }
   }
 
