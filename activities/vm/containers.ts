@@ -3,7 +3,8 @@
  * retry: removing something already gone succeeds.
  */
 import type Docker from 'dockerode';
-import { LABEL_MANAGED, LABEL_ROLE, LABEL_USER, ownerOf } from './labels.js';
+import { LABEL_MANAGED, LABEL_ROLE, LABEL_RUN_DIR, LABEL_USER, LABEL_VOLUME, ownerOf } from './labels.js';
+import type { VmContainerRef } from './types.js';
 
 export type ManagedContainer = {
   id: string;
@@ -13,6 +14,8 @@ export type ManagedContainer = {
   userId: string | null;
   state: string;
   createdAtMs: number;
+  /** Set for VM containers (they carry their volume and run dir labels), so all three can be removed. */
+  vmRef: VmContainerRef | null;
 };
 
 /** Docker answers 404 for a missing object and 304 for "already in that state". */
@@ -43,11 +46,20 @@ export function createContainerInventoryActivities(deps: { docker: Docker }) {
           userId: c.Labels[LABEL_USER] ?? null,
           state: c.State,
           createdAtMs: c.Created * 1000,
+          vmRef:
+            c.Labels[LABEL_VOLUME] && c.Labels[LABEL_RUN_DIR]
+              ? {
+                  containerName: name,
+                  containerId: c.Id,
+                  volumeName: c.Labels[LABEL_VOLUME],
+                  runDir: c.Labels[LABEL_RUN_DIR],
+                }
+              : null,
         };
       });
     },
 
-    /** Force-removes a container and its anonymous volumes; a container already gone is success. */
+    /** Force-removes a container that is not a VM (VMs go through removeVmContainer); gone is success. */
     async removeContainer(containerId: string): Promise<{ removed: boolean }> {
       try {
         await docker.getContainer(containerId).remove({ force: true, v: true });

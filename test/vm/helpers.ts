@@ -1,9 +1,8 @@
 /**
  * Helpers for the VM tests: commands inside containers through the Engine API (docker exec, or a
- * throwaway container of an image), and a shell in a VM through its agent's terminal.
+ * throwaway container of an image). A shell through the agent's terminal is in test/support/vm-terminal.ts.
  */
 import { PassThrough } from 'node:stream';
-import type { AgentClient } from '@factory-factory/core/agent-client';
 import type Docker from 'dockerode';
 
 export type CommandResult = { exitCode: number; stdout: string; stderr: string };
@@ -76,40 +75,5 @@ export async function runInImage(
     return { exitCode: StatusCode, ...demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))) };
   } finally {
     await container.remove({ force: true }).catch(() => undefined);
-  }
-}
-
-/**
- * Runs `command` in a fresh terminal of the VM (a PTY the agent spawns, with the environment claude and gh
- * get) and resolves with the output once `until` matches it; the terminal is killed afterwards.
- */
-export async function runInTerminal(
-  agent: AgentClient,
-  command: string,
-  until: RegExp,
-  timeoutMs = 15_000,
-): Promise<string> {
-  const terminal = await agent.createTerminal({ cols: 200, rows: 50 });
-  const feed = await agent.subscribeTerminal(terminal.id);
-  let output = feed.scrollback;
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`terminal output never matched ${until}:\n${output}`)),
-        timeoutMs,
-      );
-      feed.on((event) => {
-        if (event.type !== 'output') return;
-        output += event.data;
-        if (until.test(output)) {
-          clearTimeout(timer);
-          resolve(output);
-        }
-      });
-      agent.terminalInput(terminal.id, `${command}\r`).catch(reject);
-    });
-  } finally {
-    await feed.close();
-    await agent.killTerminal(terminal.id).catch(() => undefined);
   }
 }

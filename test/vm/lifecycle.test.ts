@@ -14,7 +14,8 @@ import type { Config } from '../../platform/config.js';
 import { connectVmAgent, vmAgentSecretPath, vmAgentSocketPath } from '../../platform/vm-agent.js';
 import { ensureVmImage } from '../../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../support/services.js';
-import { execIn, runInTerminal } from './helpers.js';
+import { runInTerminal } from '../support/vm-terminal.js';
+import { execIn } from './helpers.js';
 
 /**
  * The Docker side of a VM against the real engine and the real agent in the real image: create, the agent

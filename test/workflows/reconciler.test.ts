@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
 import { managedLabels } from '../../activities/vm/labels.js';
+import { createVmContainerActivities } from '../../activities/vm/lifecycle.js';
 import { findStrays } from '../../workflows/reconciler/plan.js';
 import { reconcileStrayContainers } from '../../workflows/reconciler/workflow.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
@@ -123,6 +125,26 @@ describe('stray-container reconciler', () => {
       assert.equal(survivor.State.Running, true);
 
       if (shouldRecordHistories()) await recordHistory(client, workflowId, 'reconciler-removes-strays');
+    });
+
+    it('removes a stray VM together with its home volume and run dir', async () => {
+      const vmActivities = createVmContainerActivities({ docker, vm: testConfig.vm });
+      const ref = await vmActivities.createVmContainer({
+        containerName: `ffc-vm-recon-${suffix}`,
+        role: 'vm',
+        owner: `vm:recon-${suffix}`,
+        userId: `recon-${suffix}`,
+      });
+      created.push(ref.containerId);
+      assert.ok(existsSync(ref.runDir));
+      const report = await client.workflow.execute(reconcileStrayContainers, {
+        taskQueue: worker.taskQueue,
+        workflowId: `reconcile-vm-${suffix}`,
+        args: [{ graceMs: 0 }],
+      });
+      assert.ok(report.removed.includes(ref.containerId));
+      await assert.rejects(docker.getVolume(ref.volumeName).inspect(), /no such volume/i);
+      assert.equal(existsSync(ref.runDir), false, 'the secret does not outlive its VM');
     });
 
     it('only reports in a dry run, and a second run finds nothing new to remove', async () => {

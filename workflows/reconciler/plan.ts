@@ -3,7 +3,15 @@
  * period (a provisioning actor may have created its container a moment before we listed actors).
  * Pure, so the reconcile workflow stays deterministic and the rule is tested without Docker.
  */
-export type ContainerFacts = { id: string; name: string; owner: string; createdAtMs: number };
+import type { VmContainerRef } from '../../activities/vm/types.js';
+
+export type ContainerFacts = {
+  id: string;
+  name: string;
+  owner: string;
+  createdAtMs: number;
+  vmRef?: VmContainerRef | null;
+};
 export type StrayReason = 'no_owner_label' | 'owner_not_running';
 export type Stray = ContainerFacts & { reason: StrayReason };
 

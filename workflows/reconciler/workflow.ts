@@ -5,11 +5,16 @@
 import { log, proxyActivities } from '@temporalio/workflow';
 import type { createActorActivities } from '../../activities/temporal/actors.js';
 import type { createContainerInventoryActivities } from '../../activities/vm/containers.js';
+import type { VmContainerActivities } from '../../activities/vm/types.js';
 import { workflowNow } from '../clock.js';
 import type { ReconcileInput, ReconcileReport } from './messages.js';
 import { findStrays } from './plan.js';
 
 const inventory = proxyActivities<ReturnType<typeof createContainerInventoryActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+const vmDocker = proxyActivities<Pick<VmContainerActivities, 'removeVmContainer'>>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 5 },
 });
@@ -39,7 +44,9 @@ export async function reconcileStrayContainers(input: ReconcileInput = {}): Prom
       reason: stray.reason,
     });
     if (!input.dryRun) {
-      await inventory.removeContainer(stray.id);
+      // A VM takes its home volume and run dir (with its secret) along; anything else is just a container.
+      if (stray.vmRef) await vmDocker.removeVmContainer(stray.vmRef);
+      else await inventory.removeContainer(stray.id);
       removed.push(stray.id);
     }
   }

@@ -18,6 +18,11 @@ export type VmSettings = {
   useWarmPool: boolean;
   /** Continue-as-new once history has this many events (bounded history, bounded replay). */
   maxHistoryEvents: number;
+  /**
+   * Set FfcUserId/FfcVmState so ops can find the VM in the Temporal UI. False only on a server without
+   * our search attributes (Temporal's time-skipping test server cannot register any).
+   */
+  searchAttributes: boolean;
 };
 
 export const defaultVmSettings: VmSettings = {
@@ -28,6 +33,7 @@ export const defaultVmSettings: VmSettings = {
   crashWindowMs: 10 * 60 * 1000,
   useWarmPool: false,
   maxHistoryEvents: 2000,
+  searchAttributes: true,
 };
 
 export type VmWorkflowInput = {

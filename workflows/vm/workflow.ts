@@ -122,15 +122,19 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
   };
   let agentMisses = 0;
 
-  upsertSearchAttributes([
-    { key: FfcUserId, value: input.userId },
-    { key: FfcVmState, value: state.status },
-  ]);
+  if (settings.searchAttributes) {
+    upsertSearchAttributes([
+      { key: FfcUserId, value: input.userId },
+      { key: FfcVmState, value: state.status },
+    ]);
+  }
 
   function apply(event: VmEvent): void {
     const before = state.status;
     state = applyVmEvent(state, event, workflowNow());
-    if (state.status !== before) upsertSearchAttributes([{ key: FfcVmState, value: state.status }]);
+    if (settings.searchAttributes && state.status !== before) {
+      upsertSearchAttributes([{ key: FfcVmState, value: state.status }]);
+    }
   }
   const persist = () => readModel.recordVmState(toVmView(state));
   const container = (): VmContainerRef => {
@@ -286,11 +290,13 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
     }
     try {
       if (!inspected.exists) {
+        // The container is gone but the volume with the user's work may not be: mount it again.
         const recreated = await docker.createVmContainer({
           containerName: userVmContainerName(state.userId),
           role: 'vm',
           owner: workflowInfo().workflowId,
           userId: state.userId,
+          volumeName: ref.volumeName,
         });
         apply({ type: 'CONTAINER_ASSIGNED', container: recreated });
       } else if (inspected.running) {
