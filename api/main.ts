@@ -8,10 +8,12 @@ import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import { dockerWhere, redactUrl } from '../platform/dependencies.js';
 import { createLogger } from '../platform/logger.js';
+import { connectVmAgent } from '../platform/vm-agent.js';
 import { createDevKeyAuthenticator } from './auth/dev-key.js';
 import type { Authenticator } from './auth/principal.js';
 import { startApi } from './server.js';
 import { VmService, vmSettingsFrom } from './services/vm-service.js';
+import { terminalRoute } from './ws/terminal.js';
 
 /** Until accounts exist, the development key is the only way in; without it every call is refused. */
 const nobody: Authenticator = { authenticate: async () => null };
@@ -47,7 +49,19 @@ async function main(): Promise<void> {
       authenticator,
       vms,
     },
-    { host: config.api.host, port: config.api.port },
+    {
+      host: config.api.host,
+      port: config.api.port,
+      wsRoutes: [
+        terminalRoute({
+          authenticator,
+          pool,
+          vms,
+          log,
+          connectAgent: (ref) => connectVmAgent(ref.runDir, { clientName: 'api-terminal' }),
+        }),
+      ],
+    },
   );
   log.info({ url: api.url }, 'api listening');
 

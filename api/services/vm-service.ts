@@ -45,8 +45,9 @@ function toApiError(err: unknown): unknown {
     const { type, message } = err.cause;
     switch (type) {
       case VmErrorType.terminating:
-      case VmErrorType.terminated:
         return new ApiError(409, 'vm_terminating', message);
+      case VmErrorType.terminated:
+        return noVm();
       case VmErrorType.busy:
         return new ApiError(409, 'vm_busy', message);
       case VmErrorType.failed:

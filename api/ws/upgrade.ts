@@ -54,7 +54,12 @@ export function createUpgradeRouter(routes: WsRoute[]) {
     }
     const context = entry.route.authorize ? await entry.route.authorize(req, socket) : {};
     if (context === false) return;
-    entry.wss.handleUpgrade(req, socket, head, (ws) => entry.route.onConnection(ws, req, context));
+    entry.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Protocol errors (e.g. a frame over the cap) close the socket with a code; without a listener they
+      // would also be thrown as an uncaught exception.
+      ws.on('error', () => ws.terminate());
+      entry.route.onConnection(ws, req, context);
+    });
   }
 
   /** Closes every open socket with 1001 (going away) so clients reconnect to another instance. */

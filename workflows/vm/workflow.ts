@@ -144,6 +144,12 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
   const terminatingOrGone = () =>
     pending.terminate || state.operation === 'terminate' || state.status === 'TERMINATED';
 
+  /** Validators refuse work on a VM that is gone or going; the two are told apart for the caller. */
+  function refuseIfTerminating(): void {
+    if (state.status === 'TERMINATED') throw failure(VmErrorType.terminated, 'the VM was terminated');
+    if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM is being terminated');
+  }
+
   // ---- messages ----
   setHandler(vmStateQuery, () => toVmView(state));
   setHandler(vmContainerQuery, () => (isUsable(state) ? state.container : null));
@@ -165,11 +171,7 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
         `the VM could not be started: ${state.failureReason ?? 'unknown reason'}`,
       );
     },
-    {
-      validator: () => {
-        if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM is being terminated');
-      },
-    },
+    { validator: () => refuseIfTerminating() },
   );
 
   setHandler(
@@ -182,7 +184,7 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
     },
     {
       validator: () => {
-        if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM is being terminated');
+        refuseIfTerminating();
         if (state.status === 'SUSPENDED') return;
         if (!isUsable(state)) {
           throw failure(
@@ -201,11 +203,7 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
       await condition(() => state.status === 'TERMINATED');
       return toVmView(state);
     },
-    {
-      validator: () => {
-        if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM is already being terminated');
-      },
-    },
+    { validator: () => refuseIfTerminating() },
   );
 
   // ---- steps of the main loop ----
