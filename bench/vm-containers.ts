@@ -22,6 +22,7 @@ import type { VmContainerRef } from '../activities/vm/types.js';
 import type { Config } from '../platform/config.js';
 import { ensureVmImage } from '../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../test/support/services.js';
+import { percentile, timed } from './lib/stats.js';
 
 const runs = Number(process.argv[2] ?? 20);
 const id = uniqueSuffix();
@@ -29,18 +30,6 @@ const benchLabels = { 'ffc.bench': `vm-containers-${id}` };
 const owner = `bench-vm-containers-${id}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-async function timed<T>(samples: number[], fn: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await fn();
-  samples.push(performance.now() - started);
-  return result;
-}
 
 function memAvailable(): number {
   const kb = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
