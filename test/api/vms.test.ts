@@ -234,10 +234,9 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
       'created',
       (m): m is Extract<TerminalServerMessage, { type: 'created' }> => m.type === 'created',
     );
-    third.send({ type: 'input', terminalId: fresh.terminalId, data: 'cat ~/onboarded.txt\r' });
-    await third.waitUntil('the file', () =>
-      /onboarding-42\r?\n/.test(third.output(fresh.terminalId).split('cat ~/onboarded.txt')[1] ?? ''),
-    );
+    // The command's own echo contains `got:$(cat`, never `got:onboarding`, so only the output matches.
+    third.send({ type: 'input', terminalId: fresh.terminalId, data: 'echo "got:$(cat ~/onboarded.txt)"\r' });
+    await third.waitUntil('the file', () => third.output(fresh.terminalId).includes('got:onboarding-42'));
     await third.close();
   });
 

@@ -18,7 +18,7 @@ import { claimWarmVmUpdate, poolStateQuery, resizePoolSignal, type WarmPoolInput
 import { claim, newPoolState, type PoolState, shortfall } from './state.js';
 
 const docker = proxyActivities<VmContainerActivities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const agentWait = proxyActivities<Pick<VmContainerActivities, 'waitForVmAgent'>>({

@@ -52,8 +52,12 @@ const dockerRemove = proxyActivities<Pick<VmContainerActivities, 'removeVmContai
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
+/**
+ * Docker calls take well under a second; a short timeout means a worker that died mid-call is noticed and
+ * the (idempotent) call retried in seconds, not minutes.
+ */
 const docker = proxyActivities<VmContainerActivities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '1 second',
     maximumInterval: '20 seconds',
