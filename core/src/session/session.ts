@@ -310,8 +310,9 @@ export class ClaudeSession {
 
   /** Ends the process but keeps queued messages (agent shutdown: they run after restart). */
   async close(): Promise<void> {
-    await this.stopProcess(false);
+    // Marked first, so nothing dispatches (and respawns the CLI) once the process is gone.
     this.disposed = true;
+    await this.stopProcess(false);
     this.listeners.clear();
   }
 
@@ -382,6 +383,9 @@ export class ClaudeSession {
             errorMessage: `could not write to the Claude process: ${errorText(error)}`,
           });
           this.emit({ type: 'session_error', code: 'stdin_write_failed', message: errorText(error) });
+          // No result will come for a message the CLI never got.
+          this.endTurn();
+          if (this.process === proc) this.setRuntime({ phase: 'idle' });
         }
       }
     } finally {
@@ -611,8 +615,10 @@ export class ClaudeSession {
   }
 
   private noteClaudeSessionId(id: string | undefined): void {
-    if (id && id !== this.state.claudeSessionId)
-      this.emit({ type: 'claude_session_id', claudeSessionId: id });
+    if (!id || id === this.state.claudeSessionId) return;
+    // A new conversation exists from here on, so the next respawn resumes it.
+    this.resumeUnavailable = false;
+    this.emit({ type: 'claude_session_id', claudeSessionId: id });
   }
 
   private onControlRequest(

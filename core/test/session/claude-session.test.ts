@@ -345,6 +345,17 @@ describe('ClaudeSession with the real Claude CLI', () => {
     const result = await events.nextResult();
     assert.equal(result.result, 'echo: hello again');
     assert.notEqual(session.claudeSessionId, '0b7c9a3e-5f1d-4c2a-9e8b-123456789abc');
+
+    // The new conversation is the one resumed from now on.
+    await session.stop();
+    session.send({ text: 'and after a stop' });
+    assert.equal((await events.nextResult()).result, 'echo: and after a stop');
+    const history =
+      fake.requests
+        .at(-1)
+        ?.messages.map((m) => m.text)
+        .join('\n') ?? '';
+    assert.match(history, /hello again/);
   });
 });
 
