@@ -238,6 +238,28 @@ describe('agent over its unix socket', () => {
     await c.stopSession(session.id);
   });
 
+  it('answers a send past 100 queued messages with queue_full', async () => {
+    const c = await client();
+    const workspace = await c.createWorkspace({ repoUrl: 'https://github.com/acme/app.git', branch: 'full' });
+    const session = await c.createSession({ workspaceId: workspace.id });
+    const feed = collect(await c.subscribeSession(session.id));
+    // A permission request nobody answers keeps the first turn open while the queue fills.
+    fake.script(turns.write('blocked.txt', 'x\n'));
+    await c.sendMessage({ sessionId: session.id, text: 'block on a permission' });
+    await feed.until((e) => e.payload.type === 'permission_request');
+    for (let i = 0; i < 100; i++) {
+      const sent = await c.sendMessage({ sessionId: session.id, text: `queued ${i}` });
+      assert.equal(sent.queuePosition, i);
+    }
+    await assert.rejects(
+      () => c.sendMessage({ sessionId: session.id, text: 'one too many' }),
+      (error: unknown) => error instanceof AgentClientError && error.code === 'queue_full',
+    );
+    assert.equal((await c.getSession(session.id)).session.queuedCount, 100);
+    await c.stopSession(session.id);
+    assert.equal((await c.getSession(session.id)).session.queuedCount, 0);
+  });
+
   it('rejects answers to requests that are not pending with not_found', async () => {
     const c = await client();
     const workspace = await c.createWorkspace({
