@@ -22,6 +22,7 @@ import { CappedLineSplitter, type SessionEvent } from '../core/src/protocol/inde
 import { type AgentProcess, startAgentProcess } from '../core/test/support/agent-process.js';
 import { claudeBinPath, claudeTestEnv } from '../core/test/support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic } from '../core/test/support/fake-anthropic.js';
+import { percentile } from './lib/stats.js';
 
 /** Node flags that trade a little peak speed for a smaller idle footprint. */
 const LEAN_NODE_FLAGS = ['--optimize-for-size', '--v8-pool-size=1', '--max-semi-space-size=1'];
@@ -31,11 +32,6 @@ const work = mkdtempSync(join(tmpdir(), 'ff-bench-agent-'));
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 
 function rssOfPid(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
