@@ -1,22 +1,8 @@
-/**
- * The VM actor as a user feels it, printed, never asserted:
- *
- *   npx tsx --conditions=source bench/vm-actor.ts [runs]     (runs defaults to 20)
- *
- *   cold    ensureReady for a new user: the actor starts (update-with-start), creates the container, waits
- *           for the agent;
- *   claim   the same with a warm pool: a started container is claimed and renamed;
- *   resume  ensureReady of a suspended VM.
- * Baseline in the same run: the same activities called directly, without Temporal (create + start + agent
- * answers, and start + agent answers), so the cost of durability is the difference.
- * Goals from the issue: claim ≤ 300 ms, resume ≤ 1 s, cold ≤ 3 s.
- */
-import { join } from 'node:path';
-import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../activities/index.js';
-import { LABEL_OWNER, LABEL_RUN_DIR, LABEL_VOLUME } from '../activities/vm/labels.js';
-import { createVmContainerActivities, vmVolumeName } from '../activities/vm/lifecycle.js';
+import { createVmContainerActivities } from '../activities/vm/lifecycle.js';
+import { ensureVmReady } from '../api/services/vm-service.js';
 import { ensureVmImage } from '../scripts/build-vm-image.js';
 import {
   connectTestTemporal,
@@ -25,16 +11,15 @@ import {
   testDocker,
   uniqueSuffix,
 } from '../test/support/services.js';
+import { removeUserVm, removeVmsOwnedBy } from '../test/support/vm.js';
 import { startTestWorker } from '../test/support/worker.js';
-import { userVmContainerName, workflowIds } from '../workflows/ids.js';
+import { workflowIds } from '../workflows/ids.js';
 import {
   defaultVmSettings,
-  ensureReadyUpdate,
   suspendUpdate,
   terminateUpdate,
   type VmSettings,
 } from '../workflows/vm/messages.js';
-import { vmWorkflow } from '../workflows/vm/workflow.js';
 import { poolStateQuery } from '../workflows/vm-pool/messages.js';
 import { vmPoolWorkflow } from '../workflows/vm-pool/workflow.js';
 import { latencyTable, machineConditions, timed } from './lib/stats.js';
@@ -62,16 +47,8 @@ async function main(): Promise<void> {
   const users: string[] = [];
   const settings: VmSettings = { ...defaultVmSettings, agentTimeoutMs: 90_000 };
 
-  async function ensureReady(userId: string, useWarmPool: boolean) {
-    return client.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-      startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-        workflowId: workflowIds.vm(userId),
-        taskQueue: worker.taskQueue,
-        args: [{ userId, settings: { ...settings, useWarmPool } }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
-    });
-  }
+  const ensureReady = (userId: string, useWarmPool: boolean) =>
+    ensureVmReady(client, { userId, taskQueue: worker.taskQueue, settings: { ...settings, useWarmPool } });
   async function newUser(kind: string, i: number): Promise<string> {
     const userId = `bench-${kind}-${i}-${id}`;
     users.push(userId);
@@ -151,29 +128,8 @@ async function main(): Promise<void> {
       .getHandle(poolId)
       .terminate('bench over')
       .catch(() => {});
-    for (const c of await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL_OWNER}=${poolId}`] },
-    })) {
-      const volumeName = c.Labels[LABEL_VOLUME];
-      const runDir = c.Labels[LABEL_RUN_DIR];
-      if (volumeName && runDir) {
-        await vmActivities.removeVmContainer({ containerName: c.Id, containerId: c.Id, volumeName, runDir });
-      }
-    }
-    for (const userId of users) {
-      await client.workflow
-        .getHandle(workflowIds.vm(userId))
-        .terminate('bench over')
-        .catch(() => {});
-      const name = userVmContainerName(userId);
-      await vmActivities.removeVmContainer({
-        containerName: name,
-        containerId: name,
-        volumeName: vmVolumeName(name),
-        runDir: join(testConfig.vm.runDirRoot, name),
-      });
-    }
+    await removeVmsOwnedBy(docker, poolId);
+    for (const userId of users) await removeUserVm(client, docker, userId);
     await worker.stop();
     await db.drop();
     await client.connection.close();

@@ -61,6 +61,24 @@ function toApiError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * ensureReady on the user's actor, starting the actor if needed (update-with-start). Temporal's errors are
+ * passed through unchanged; VmService maps them for HTTP callers.
+ */
+export function ensureVmReady(
+  temporal: Client,
+  options: { userId: string; taskQueue: string; settings: VmSettings },
+): Promise<VmView> {
+  return temporal.workflow.executeUpdateWithStart(ensureReadyUpdate, {
+    startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
+      workflowId: workflowIds.vm(options.userId),
+      taskQueue: options.taskQueue,
+      args: [{ userId: options.userId, settings: options.settings }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    }),
+  });
+}
+
 export class VmService {
   constructor(private readonly deps: { temporal: Client; taskQueue: string; settings: VmSettings }) {}
 
@@ -71,13 +89,10 @@ export class VmService {
   /** Provisions or resumes the user's VM, starting its actor if it does not exist; resolves when the agent answers. */
   async ensureReady(userId: string): Promise<VmView> {
     try {
-      return await this.deps.temporal.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-        startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-          workflowId: workflowIds.vm(userId),
-          taskQueue: this.deps.taskQueue,
-          args: [{ userId, settings: this.deps.settings }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-        }),
+      return await ensureVmReady(this.deps.temporal, {
+        userId,
+        taskQueue: this.deps.taskQueue,
+        settings: this.deps.settings,
       });
     } catch (err) {
       throw toApiError(err);

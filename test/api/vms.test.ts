@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import {
   safeParseJson,
   type TerminalServerMessage,
@@ -9,11 +8,11 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import WebSocket from 'ws';
 import { createActivities } from '../../activities/index.js';
-import { createVmContainerActivities, vmVolumeName } from '../../activities/vm/lifecycle.js';
+import { vmVolumeName } from '../../activities/vm/lifecycle.js';
 import { terminalRoute } from '../../api/ws/terminal.js';
 import { createLogger } from '../../platform/logger.js';
 import { connectVmAgent } from '../../platform/vm-agent.js';
-import { userVmContainerName, workflowIds } from '../../workflows/ids.js';
+import { userVmContainerName } from '../../workflows/ids.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
 import {
@@ -24,6 +23,7 @@ import {
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
+import { removeUserVm } from '../support/vm.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
 
 /** A terminal client speaking the dashboard's protocol, collecting everything the server sends. */
@@ -130,20 +130,7 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
   });
 
   after(async () => {
-    const cleanup = createVmContainerActivities({ docker, vm: testConfig.vm });
-    for (const userId of [alice.userId, bob.userId]) {
-      await temporal.workflow
-        .getHandle(workflowIds.vm(userId))
-        .terminate('test over')
-        .catch(() => {});
-      const containerName = userVmContainerName(userId);
-      await cleanup.removeVmContainer({
-        containerName,
-        containerId: containerName,
-        volumeName: vmVolumeName(containerName),
-        runDir: join(testConfig.vm.runDirRoot, containerName),
-      });
-    }
+    for (const userId of [alice.userId, bob.userId]) await removeUserVm(temporal, docker, userId);
     await api?.stop();
     await worker?.stop();
     await db?.drop();

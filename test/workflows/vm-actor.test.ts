@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { basename, dirname } from 'node:path';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
-import { createVmContainerActivities, vmVolumeName } from '../../activities/vm/lifecycle.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
+import { ensureVmReady } from '../../api/services/vm-service.js';
 import { type FakeGitHub, startFakeGitHub } from '../../core/test/support/fake-github.js';
 import type { Config } from '../../platform/config.js';
-import { userVmContainerName, workflowIds } from '../../workflows/ids.js';
+import { workflowIds } from '../../workflows/ids.js';
 import {
   defaultVmSettings,
-  ensureReadyUpdate,
   suspendUpdate,
   terminateUpdate,
   VmErrorType,
@@ -21,7 +20,7 @@ import {
   vmContainerQuery,
   vmStateQuery,
 } from '../../workflows/vm/messages.js';
-import { vmWorkflow } from '../../workflows/vm/workflow.js';
+import type { vmWorkflow } from '../../workflows/vm/workflow.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
 import {
   connectTestTemporal,
@@ -31,6 +30,7 @@ import {
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
+import { eventually, removeUserVm } from '../support/vm.js';
 import { runInVm } from '../support/vm-terminal.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
 
@@ -40,20 +40,6 @@ const settings: VmSettings = {
   idleTimeoutMs: 60 * 60 * 1000,
   agentTimeoutMs: 90_000,
 };
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function failureType(err: unknown): string | undefined {
   return err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure
@@ -95,20 +81,7 @@ describe('vm:<userId> actor (real Temporal, Docker and VM image)', function () {
   });
 
   after(async () => {
-    const cleanup = createVmContainerActivities({ docker, vm: testConfig.vm });
-    for (const userId of users) {
-      await client.workflow
-        .getHandle(workflowIds.vm(userId))
-        .terminate('test over')
-        .catch(() => {});
-      const containerName = userVmContainerName(userId);
-      await cleanup.removeVmContainer({
-        containerName,
-        containerId: containerName,
-        volumeName: vmVolumeName(containerName),
-        runDir: join(testConfig.vm.runDirRoot, containerName),
-      });
-    }
+    for (const userId of users) await removeUserVm(client, docker, userId);
     await worker?.stop();
     await fakeGitHub?.close();
     await db?.drop();
@@ -127,13 +100,10 @@ describe('vm:<userId> actor (real Temporal, Docker and VM image)', function () {
 
   async function ensureReady(userId: string, overrides: Partial<VmSettings> = {}): Promise<VmView> {
     await ensureUserRow(userId);
-    return client.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-      startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-        workflowId: workflowIds.vm(userId),
-        taskQueue: worker.taskQueue,
-        args: [{ userId, settings: { ...settings, ...overrides } }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+    return ensureVmReady(client, {
+      userId,
+      taskQueue: worker.taskQueue,
+      settings: { ...settings, ...overrides },
     });
   }
 

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
-import { LABEL_OWNER, LABEL_RUN_DIR, LABEL_VOLUME } from '../../activities/vm/labels.js';
-import { createVmContainerActivities } from '../../activities/vm/lifecycle.js';
+import { ensureVmReady } from '../../api/services/vm-service.js';
 import { workflowIds } from '../../workflows/ids.js';
-import { defaultVmSettings, ensureReadyUpdate, terminateUpdate } from '../../workflows/vm/messages.js';
-import { vmWorkflow } from '../../workflows/vm/workflow.js';
+import { defaultVmSettings, terminateUpdate } from '../../workflows/vm/messages.js';
 import { poolStateQuery, resizePoolSignal } from '../../workflows/vm-pool/messages.js';
 import type { PoolState } from '../../workflows/vm-pool/state.js';
 import { vmPoolWorkflow } from '../../workflows/vm-pool/workflow.js';
@@ -18,22 +16,9 @@ import {
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
+import { eventually, removeUserVm, removeVmsOwnedBy } from '../support/vm.js';
 import { runInVm } from '../support/vm-terminal.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('warm pool (real Temporal, Docker and VM image)', function () {
   this.timeout(10 * 60_000);
@@ -66,22 +51,8 @@ describe('warm pool (real Temporal, Docker and VM image)', function () {
       .getHandle(poolId)
       .terminate('test over')
       .catch(() => {});
-    await client.workflow
-      .getHandle(workflowIds.vm(userId))
-      .terminate('test over')
-      .catch(() => {});
-    const remove = createVmContainerActivities({ docker, vm: testConfig.vm }).removeVmContainer;
-    const owned = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL_OWNER}=${poolId}`] },
-    });
-    for (const c of owned) {
-      const volumeName = c.Labels[LABEL_VOLUME];
-      const runDir = c.Labels[LABEL_RUN_DIR];
-      if (volumeName && runDir) {
-        await remove({ containerName: c.Names[0]?.slice(1) ?? c.Id, containerId: c.Id, volumeName, runDir });
-      }
-    }
+    await removeUserVm(client, docker, userId);
+    await removeVmsOwnedBy(docker, poolId);
     await worker?.stop();
     await db?.drop();
     await client?.connection.close();
@@ -100,13 +71,10 @@ describe('warm pool (real Temporal, Docker and VM image)', function () {
       return state.ready[0];
     });
 
-    const vm = await client.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-      startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-        workflowId: workflowIds.vm(userId),
-        taskQueue: worker.taskQueue,
-        args: [{ userId, settings: { ...defaultVmSettings, useWarmPool: true, agentTimeoutMs: 90_000 } }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+    const vm = await ensureVmReady(client, {
+      userId,
+      taskQueue: worker.taskQueue,
+      settings: { ...defaultVmSettings, useWarmPool: true, agentTimeoutMs: 90_000 },
     });
     assert.equal(vm.status, 'ONBOARDING');
     assert.equal(vm.containerId, warm.containerId, 'the warm container was claimed, not a new one created');

@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { LABEL_USER } from '../../activities/vm/labels.js';
-import { createVmContainerActivities, vmVolumeName } from '../../activities/vm/lifecycle.js';
-import { userVmContainerName, workflowIds } from '../../workflows/ids.js';
-import { defaultVmSettings, ensureReadyUpdate, terminateUpdate } from '../../workflows/vm/messages.js';
-import { vmWorkflow } from '../../workflows/vm/workflow.js';
+import { ensureVmReady } from '../../api/services/vm-service.js';
+import { workflowIds } from '../../workflows/ids.js';
+import { defaultVmSettings, terminateUpdate } from '../../workflows/vm/messages.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
   type TestDatabase,
-  testConfig,
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
+import { removeUserVm } from '../support/vm.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
 
 describe('a worker killed with SIGKILL in the middle of provisioning', function () {
@@ -35,17 +33,7 @@ describe('a worker killed with SIGKILL in the middle of provisioning', function 
   });
   after(async () => {
     for (const w of workers) await w.kill('SIGKILL');
-    await client.workflow
-      .getHandle(workflowIds.vm(userId))
-      .terminate('test over')
-      .catch(() => {});
-    const name = userVmContainerName(userId);
-    await createVmContainerActivities({ docker, vm: testConfig.vm }).removeVmContainer({
-      containerName: name,
-      containerId: name,
-      volumeName: vmVolumeName(name),
-      runDir: join(testConfig.vm.runDirRoot, name),
-    });
+    await removeUserVm(client, docker, userId);
     await db?.drop();
     await client?.connection.close();
   });
@@ -55,13 +43,10 @@ describe('a worker killed with SIGKILL in the middle of provisioning', function 
     const first = await startWorkerProcess(env);
     workers.push(first);
 
-    const ready = client.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-      startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-        workflowId: workflowIds.vm(userId),
-        taskQueue,
-        args: [{ userId, settings: { ...defaultVmSettings, agentTimeoutMs: 90_000 } }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+    const ready = ensureVmReady(client, {
+      userId,
+      taskQueue,
+      settings: { ...defaultVmSettings, agentTimeoutMs: 90_000 },
     });
 
     // Kill the worker the moment the container exists: creation done or in flight, agent not yet answering.
