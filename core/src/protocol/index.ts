@@ -7,4 +7,5 @@ export * from './github.js';
 export * from './json.js';
 export * from './ndjson.js';
 export * from './terminal.js';
+export * from './untrusted.js';
 export * from './workspace.js';

@@ -1,16 +1,6 @@
-// Text written by other people (review comments, check names) goes into a prompt as data, never as
-// instructions: JSON-encoded, with the characters that could close a surrounding tag or a markdown fence
-// escaped. The result is still valid JSON that decodes to exactly the original values.
-
-export function untrustedJson(value: unknown): string {
-  return JSON.stringify(value, null, 2)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/`/g, '\\u0060')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
+// Text written by other people goes into a prompt as data, never as instructions. Whole values are
+// encoded by protocol/untrusted.ts; this keeps short strings safe on one line of prose.
+export { untrustedJson } from '../protocol/untrusted.js';
 
 /** A short untrusted string on one line of prose: no control characters, no backticks, capped. */
 export function inlineText(text: string, maxLength = 200): string {

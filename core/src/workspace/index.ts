@@ -14,7 +14,10 @@
 //
 // API (all async; failures are WorkspaceError {code, message}, paths that escape are PathEscapeError):
 //   create(input: CreateWorkspaceInput)  MANUAL {repoUrl, name} | RESUME_BRANCH {repoUrl, branchName} |
-//                                        GITHUB_ISSUE {issueUrl, repoUrl?}; resolves READY or FAILED
+//                                        GITHUB_ISSUE {issueUrl, repoUrl?}, optional id (idempotent);
+//                                        resolves READY or FAILED
+//   register(input) + beginProvision(id) the same in two steps, for callers that answer before the clone:
+//                                        NEW, then {workspace: PROVISIONING, done: READY | FAILED}
 //   retry(id)                            FAILED → PROVISIONING → READY | FAILED, at most MAX_INIT_RETRIES times
 //   list() / get(id)
 //   archive(id)                          READY | FAILED → ARCHIVED, worktree removed, branch kept
@@ -23,6 +26,7 @@
 //   setPullRequest(id, {prUrl, prNumber}) / updateRatchet(id, fields)
 //   exportState(id, {handoffTo?})        PortableWorkspaceState (protocol/workspace.ts); handoffTo flips location
 //   importState(payload)                 takes ownership of a workspace handed to this side
+//                                        (beginImport: the same, answering once provisioning started)
 //   recoverInterrupted()                 PROVISIONING left by a crash → FAILED
 export {
   branchCandidate,
@@ -40,12 +44,13 @@ export {
   type GitRunner,
   type GitRunnerOptions,
 } from './git.js';
-export { buildIssuePrompt, escapedJson, type IssueForPrompt } from './issue-prompt.js';
+export { buildIssuePrompt, type IssueForPrompt } from './issue-prompt.js';
 export { assertInside, assertWorktreePathSafe, resolveInside } from './path-safety.js';
 export { type ParsedRepoUrl, parseRepoUrl, type RepoUrlScheme } from './repo-url.js';
 export { RepositoryCache } from './repositories.js';
 export {
   type FixerActivity,
+  type Provisioning,
   type WorkspaceGitHubBridge,
   type WorkspaceLogger,
   WorkspaceService,
