@@ -110,6 +110,11 @@ export type Workspace = z.output<typeof WorkspaceSchema>;
 
 const RepoUrlSchema = z.string().min(1).max(2048);
 const CreateCommon = {
+  /**
+   * Chosen by the caller to make creation idempotent: creating it again (a retried request) returns the
+   * workspace the first call made instead of a second one. A fresh id is generated when absent.
+   */
+  id: WorkspaceIdSchema.optional(),
   ratchetEnabled: z.boolean().optional(),
 };
 

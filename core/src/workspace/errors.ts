@@ -16,8 +16,9 @@ export class WorkspaceError extends Error {
   constructor(
     readonly code: WorkspaceErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'WorkspaceError';
   }
 

@@ -17,7 +17,14 @@ export class GitCommandError extends WorkspaceError {
     readonly exitCode: number | null,
     readonly stderr: string,
   ) {
-    const said = stderr.trim().split('\n').slice(-3).join(' ').slice(0, 500);
+    // git's reason is on its fatal:/error: lines; the advice after them ("Please make sure you have the
+    // correct access rights…") says nothing about which of several causes it was.
+    const lines = stderr
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    const reasons = lines.filter((line) => /^(fatal|error):/.test(line));
+    const said = (reasons.length > 0 ? reasons : lines).slice(-3).join(' ').slice(0, 500);
     super(
       'git_failed',
       `git ${subcommand(args)} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${said || 'no output'}`,

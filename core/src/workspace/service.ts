@@ -63,6 +63,12 @@ export interface WorkspaceServiceDeps {
   logger?: WorkspaceLogger;
 }
 
+/** A provisioning that has started: the workspace as it is now, and its outcome (READY or FAILED) later. */
+export interface Provisioning {
+  workspace: Workspace;
+  done: Promise<Workspace>;
+}
+
 const MAX_CAS_ATTEMPTS = 8;
 const silent: WorkspaceLogger = { info: () => undefined, warn: () => undefined };
 
@@ -93,12 +99,26 @@ export class WorkspaceService {
 
   /** Creates and provisions a workspace; resolves with it READY or FAILED (see initError). */
   async create(rawInput: CreateWorkspaceInput): Promise<Workspace> {
+    const workspace = await this.register(rawInput);
+    return workspace.status === 'NEW' ? this.provision(workspace.id) : workspace;
+  }
+
+  /**
+   * The first half of create: validates the input, reads the issue, and stores the workspace as NEW without
+   * provisioning it (beginProvision does that), so a caller can answer at once and provision in the
+   * background. With an input `id` that already exists, returns that workspace (idempotent retry).
+   */
+  async register(rawInput: CreateWorkspaceInput): Promise<Workspace> {
     const parsed = CreateWorkspaceInputSchema.safeParse(rawInput);
     if (!parsed.success) {
       throw new WorkspaceError('invalid_input', parsed.error.issues[0]?.message ?? 'invalid workspace input');
     }
     const input = parsed.data;
-    const id = this.checkedId(this.newId());
+    if (input.id !== undefined) {
+      const existing = await this.store.get(input.id);
+      if (existing) return this.sameCreation(existing, input);
+    }
+    const id = this.checkedId(input.id ?? this.newId());
     const now = this.clock().toISOString();
     const base = {
       id,
@@ -162,7 +182,9 @@ export class WorkspaceService {
         issue = await this.deps.github.getIssue(input.issueUrl);
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        throw new WorkspaceError('issue_fetch_failed', `Could not read ${input.issueUrl}: ${why}`);
+        throw new WorkspaceError('issue_fetch_failed', `Could not read ${input.issueUrl}: ${why}`, {
+          cause: err,
+        });
       }
       const user = input.user ?? (await this.viewerLogin());
       record = {
@@ -178,9 +200,16 @@ export class WorkspaceService {
         queuedPrompt: buildIssuePrompt(issue),
       };
     }
-    await this.store.insert(record);
+    try {
+      await this.store.insert(record);
+    } catch (err) {
+      // A concurrent create with the same id won the insert: answer as the retry it is.
+      const winner = input.id === undefined ? null : await this.store.get(input.id);
+      if (winner === null) throw err;
+      return this.sameCreation(winner, input);
+    }
     this.log.info({ workspaceId: id, source: record.creationSource }, 'workspace created');
-    return this.provision(id);
+    return record;
   }
 
   /**
@@ -189,6 +218,14 @@ export class WorkspaceService {
    * compare-and-swap gets `conflict`.
    */
   async provision(id: string): Promise<Workspace> {
+    return (await this.beginProvision(id)).done;
+  }
+
+  /**
+   * Starts provisioning and resolves as soon as the workspace is PROVISIONING; `done` settles with it READY
+   * or FAILED (it never rejects for a provisioning failure, which is recorded in initError).
+   */
+  async beginProvision(id: string): Promise<Provisioning> {
     const current = await this.require(id);
     if (current.status !== 'NEW' && current.status !== 'FAILED') {
       throw new WorkspaceError(
@@ -202,7 +239,11 @@ export class WorkspaceService {
       initError: null,
     });
     if (!started) throw new WorkspaceError('conflict', `Workspace ${id} changed while starting to provision`);
+    return { workspace: started, done: this.runProvisioning(started) };
+  }
 
+  private async runProvisioning(started: Workspace): Promise<Workspace> {
+    const id = started.id;
     try {
       await this.ensureRoots();
       const repoDir = await this.repos.ensure(started.repoUrl);
@@ -372,6 +413,14 @@ export class WorkspaceService {
    * are updated; a FAILED one is re-provisioned, a READY one fast-forwards to origin's branch when it can.
    */
   async importState(payload: PortableWorkspaceStateInput): Promise<Workspace> {
+    return (await this.beginImport(payload)).done;
+  }
+
+  /**
+   * importState answering early: resolves once the payload is stored and provisioning (if any) has started;
+   * `done` settles with the outcome. A READY workspace is fast-forwarded before this resolves.
+   */
+  async beginImport(payload: PortableWorkspaceStateInput): Promise<Provisioning> {
     const parsed = PortableWorkspaceStateSchema.safeParse(payload);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -418,9 +467,9 @@ export class WorkspaceService {
         );
       }
       const { after } = await this.casUpdate(state.workspaceId, () => portable);
-      if (after.status === 'FAILED') return this.provision(after.id);
+      if (after.status === 'FAILED') return this.beginProvision(after.id);
       if (after.status === 'READY') await this.fastForward(after);
-      return after;
+      return { workspace: after, done: Promise.resolve(after) };
     }
     await this.assertBranchFree(state.repoUrl, state.branchName, state.workspaceId);
     const now = this.clock().toISOString();
@@ -456,7 +505,7 @@ export class WorkspaceService {
       },
       { replaceArchived: true },
     );
-    return this.provision(state.workspaceId);
+    return this.beginProvision(state.workspaceId);
   }
 
   /** After a restart, workspaces left PROVISIONING by a crash become FAILED so they can be retried. */
@@ -514,6 +563,21 @@ export class WorkspaceService {
     const workspace = await this.store.get(id);
     if (!workspace) throw new WorkspaceError('not_found', `No workspace ${id}`);
     return workspace;
+  }
+
+  /** A repeated create with the same id must describe the same workspace; anything else is a mistake. */
+  private sameCreation(
+    existing: Workspace,
+    input: { source: string; repoUrl?: string | undefined },
+  ): Workspace {
+    const otherRepo = input.repoUrl !== undefined && input.repoUrl !== existing.repoUrl;
+    if (existing.creationSource !== input.source || otherRepo) {
+      throw new WorkspaceError(
+        'conflict',
+        `Workspace ${existing.id} already exists for another ${otherRepo ? 'repository' : 'source'}; pick another id`,
+      );
+    }
+    return existing;
   }
 
   private checkedId(id: string): string {

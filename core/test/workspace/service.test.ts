@@ -275,6 +275,23 @@ describe('workspace / WorkspaceService with real git', () => {
     assert.equal((await h.service.list()).length, before);
   });
 
+  it('registers first and provisions on request; a caller-chosen id makes creating idempotent, even racing', async () => {
+    const input = { source: 'MANUAL' as const, repoUrl: repo, name: 'twice', user: 'dev', id: 'twice1' };
+    const [a, b] = await Promise.all([h.service.register(input), h.service.register(input)]);
+    assert.equal(a.id, 'twice1');
+    assert.equal(b.id, 'twice1');
+    assert.equal(a.status, 'NEW');
+    assert.equal((await h.service.list()).filter((w) => w.id === 'twice1').length, 1);
+
+    const { workspace, done } = await h.service.beginProvision('twice1');
+    assert.equal(workspace.status, 'PROVISIONING');
+    await failsWith(h.service.beginProvision('twice1'), 'invalid_transition');
+    ready(await done);
+    assert.equal((await h.service.create(input)).status, 'READY', 'the retry gets the first one');
+    await failsWith(h.service.create({ ...input, repoUrl: `${repo}-other` }), 'conflict');
+    await failsWith(h.service.create({ ...input, id: '../twice' }), 'invalid_input');
+  });
+
   it('turns workspaces left PROVISIONING by a crash into FAILED', async () => {
     const w = await h.service.create({ source: 'MANUAL', repoUrl: repo, name: 'crash', user: 'dev' });
     await h.store.transition(w.id, 'READY', 'ARCHIVED', {});
