@@ -19,9 +19,14 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { AgentClient } from '../core/src/agent/client.js';
 import { CappedLineSplitter, type SessionEvent } from '../core/src/protocol/index.js';
-import { type AgentProcess, startAgentProcess } from '../core/test/support/agent-process.js';
+import {
+  type AgentProcess,
+  createReadyWorkspace,
+  startAgentProcess,
+} from '../core/test/support/agent-process.js';
 import { claudeBinPath, claudeTestEnv } from '../core/test/support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic } from '../core/test/support/fake-anthropic.js';
+import { createGitSandbox } from '../core/test/support/git-sandbox.js';
 import { percentile } from './lib/stats.js';
 
 /** Node flags that trade a little peak speed for a smaller idle footprint. */
@@ -279,6 +284,9 @@ async function main(): Promise<void> {
   });
 
   const fake = await startFakeAnthropic();
+  // Workspaces are git worktrees: one local bare repository serves every agent here.
+  const sandbox = createGitSandbox();
+  const repoUrl = await sandbox.createRemote('bench/repo', { 'README.md': '# bench\n' });
   const stubPath = join(work, 'stub-cli.cjs');
   writeFileSync(stubPath, STUB_CLI);
   const shellStub = join(work, 'shell-claude');
@@ -322,10 +330,7 @@ async function main(): Promise<void> {
     // it is measured with many sessions of a 1 MB shell stand-in, where it is not lost in the noise.
     const shellAgent = await startAgent('shell', shellStub);
     const shellClient = await shellAgent.connect('bench');
-    const shellWorkspace = await shellClient.createWorkspace({
-      repoUrl: 'https://example.invalid/s.git',
-      branch: 's',
-    });
+    const shellWorkspace = await createReadyWorkspace(shellClient, { source: 'MANUAL', repoUrl, name: 's' });
     await shellClient.stopSession(await runOneTurn(shellClient, shellWorkspace.id, 'warm-up'));
     const noLiveRss = shellAgent.pid ? await settledRss(shellAgent.pid) : Number.NaN;
     const manySessions = 40;
@@ -338,10 +343,7 @@ async function main(): Promise<void> {
 
     // The real CLI's own footprint, idle after one turn.
     const client = await real.connect('bench');
-    const workspace = await client.createWorkspace({
-      repoUrl: 'https://example.invalid/repo.git',
-      branch: 'bench',
-    });
+    const workspace = await createReadyWorkspace(client, { source: 'MANUAL', repoUrl, name: 'bench' });
     const cliRss: number[] = [];
     for (let i = 0; i < 2; i++) await runOneTurn(client, workspace.id, `cli-${i}`);
     await sleep(2000);
@@ -367,10 +369,7 @@ async function main(): Promise<void> {
     const stubRuns = async (name: string, nodeArgs: string[]) => {
       const stubAgent = await startAgent(name, stubBin, nodeArgs);
       const stubClient = await stubAgent.connect('bench');
-      const stubWorkspace = await stubClient.createWorkspace({
-        repoUrl: 'https://example.invalid/r.git',
-        branch: 'b',
-      });
+      const stubWorkspace = await createReadyWorkspace(stubClient, { source: 'MANUAL', repoUrl, name: 'b' });
       const stubSession = await stubClient.createSession({ workspaceId: stubWorkspace.id });
       await agentRun(stubClient, stubSession.id, 'pace 200 2'); // warm-up: process start, JIT
       const paced = await agentRun(stubClient, stubSession.id, 'pace 3000 2');
@@ -425,6 +424,7 @@ async function main(): Promise<void> {
   } finally {
     for (const agent of agents) await agent.stop();
     await fake.close();
+    sandbox.cleanup();
     rmSync(work, { recursive: true, force: true });
   }
 }

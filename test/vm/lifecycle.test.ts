@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient, AgentClientError } from '@factory-factory/core/agent-client';
+import { AGENT_PROTOCOL_VERSION } from '@factory-factory/core/protocol';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -132,7 +133,7 @@ describe('VM container activities (real Docker, real agent)', () => {
         activities.waitForVmAgent(ref, { timeoutMs: 60_000 }),
       );
       assert.ok(heartbeats >= 1, 'heartbeats on every attempt');
-      assert.equal(health.protocolVersion, 1);
+      assert.equal(health.protocolVersion, AGENT_PROTOCOL_VERSION);
       assert.deepEqual(health.credentials, { gh: false, claude: false }, 'a fresh VM is not onboarded');
       const ping = await activities.pingVmAgent(ref);
       assert.ok(ping && ping.uptimeMs >= 0);

@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { TerminalManager } from '../terminal/index.js';
 import type { AgentConfig } from './config.js';
+import { createCoreWorkspaces } from './core-workspaces.js';
 import { createCredentialProbe } from './credentials.js';
+import { AgentRequestError } from './errors.js';
 import { createAgentHandlers } from './handlers.js';
 import { AgentServer } from './server.js';
 import { SessionRegistry } from './sessions.js';
 import { AgentStore } from './store.js';
 import { readAgentVersion } from './version.js';
-import { type AgentWorkspaceBridge, DirectoryWorkspaces } from './workspaces.js';
 
 export interface RunningAgent {
   readonly version: string;
@@ -22,8 +23,6 @@ export interface StartAgentOptions {
   config: AgentConfig;
   secret: string;
   logger: Logger;
-  /** Replaces the plain-directory stand-in; core/workspace plugs in here. */
-  workspaces?: (store: AgentStore) => AgentWorkspaceBridge;
 }
 
 /** Reads the per-VM secret. Whitespace around it (a trailing newline) is not part of it. */
@@ -38,8 +37,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const { config, logger } = options;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = AgentStore.open(join(config.dataDir, 'agent.db'));
-  const workspaces =
-    options.workspaces?.(store) ?? new DirectoryWorkspaces(store, join(config.dataDir, 'workspaces'));
+  // Workspaces and sessions need each other: handoff and archiving ask whether a fixer session is
+  // working, and sessions run in their workspace's worktree.
+  const workspaces = createCoreWorkspaces({
+    config,
+    database: store.database,
+    fixerActivity: { isFixerActive: (workspaceId) => sessions.isFixerActive(workspaceId) },
+    logger,
+  });
   const sessions = new SessionRegistry(
     store,
     {
@@ -54,10 +59,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         maxQueuedMessages: config.maxQueuedMessages,
       },
     },
-    (workspaceId) => workspaces.worktreePath(workspaceId),
+    async (workspaceId) => {
+      // A stored session keeps its directory even when its workspace is no longer READY (archived): it
+      // is listed with its history, and sending to it is refused by the handler.
+      const workspace = await workspaces.get(workspaceId);
+      if (workspace?.status === 'READY') return workspaces.worktreePath(workspaceId);
+      if (workspace?.worktreePath) return workspace.worktreePath;
+      throw new AgentRequestError('not_found', `no workspace ${workspaceId} with a worktree`);
+    },
     logger,
   );
   await sessions.load();
+  await workspaces.resumeInterrupted();
   const terminals = new TerminalManager({ logger });
   const version = readAgentVersion();
   const server = new AgentServer({

@@ -12,22 +12,26 @@ import {
   type AgentResult,
   AgentServerFrame,
   type AgentSessionInfo,
-  type AgentWorkspace,
   CappedLineSplitter,
   MAX_AGENT_FRAME_BYTES,
   NdjsonWriter,
+  type PortableWorkspaceState,
+  type PortableWorkspaceStateInput,
   SessionEvent,
   type SessionSnapshot,
   safeParseJson,
   TerminalEvent,
   type TerminalInfo,
+  type Workspace,
+  type WorkspaceLocation,
 } from '../protocol/index.js';
 
 /**
  * Typed client of the agent protocol, for the cloud side (api relay, Temporal activities) and tests.
  *
  *   const agent = await AgentClient.connect({ socketPath, secret });
- *   const ws = await agent.createWorkspace({ repoUrl, branch: 'main' });
+ *   const created = await agent.createWorkspace({ source: 'RESUME_BRANCH', repoUrl, branchName: 'main' });
+ *   const ws = await agent.waitForWorkspace(created.id);   // READY, or FAILED with initError
  *   const s = await agent.createSession({ workspaceId: ws.id });
  *   const feed = await agent.subscribeSession(s.id);   // feed.snapshot, then events
  *   await agent.sendMessage({ sessionId: s.id, text: 'hello' });
@@ -56,6 +60,9 @@ export interface AgentClientOptions {
 }
 
 type Listener<E> = (event: E) => void;
+
+/** Requests that run git or gh before answering (a fetch, an issue read, stopping sessions). */
+const SLOW_REQUEST_MS = 5 * 60_000;
 
 /**
  * One subscription's feed: the initial state from the response, then events in order. Events that
@@ -315,20 +322,69 @@ export class AgentClient {
     return this.request('health.ping', {});
   }
 
-  createWorkspace(params: AgentParams<'workspace.create'>): Promise<AgentWorkspace> {
-    return this.request('workspace.create', params);
+  /**
+   * Answers with the workspace PROVISIONING once the input is checked; waitForWorkspace (or polling
+   * getWorkspace) sees it READY or FAILED. A GitHub issue is read before the answer, hence the margin.
+   */
+  createWorkspace(params: AgentParams<'workspace.create'>): Promise<Workspace> {
+    return this.request('workspace.create', params, { timeoutMs: SLOW_REQUEST_MS });
   }
 
-  async listWorkspaces(params: AgentParams<'workspace.list'> = {}): Promise<AgentWorkspace[]> {
+  async listWorkspaces(params: AgentParams<'workspace.list'> = {}): Promise<Workspace[]> {
     return (await this.request('workspace.list', params)).workspaces;
   }
 
-  getWorkspace(workspaceId: string): Promise<AgentWorkspace> {
+  getWorkspace(workspaceId: string): Promise<Workspace> {
     return this.request('workspace.get', { workspaceId });
   }
 
-  archiveWorkspace(workspaceId: string): Promise<AgentWorkspace> {
-    return this.request('workspace.archive', { workspaceId });
+  /**
+   * Polls until the workspace is no longer NEW or PROVISIONING and returns it (READY, FAILED with
+   * initError, or ARCHIVED). Rejects with `timeout` after `timeoutMs` (default 15 min: a large clone).
+   */
+  async waitForWorkspace(
+    workspaceId: string,
+    options: { timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<Workspace> {
+    const timeoutMs = options.timeoutMs ?? 15 * 60_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const workspace = await this.getWorkspace(workspaceId);
+      if (workspace.status !== 'NEW' && workspace.status !== 'PROVISIONING') return workspace;
+      if (Date.now() >= deadline) {
+        throw new AgentClientError(
+          'timeout',
+          `workspace ${workspaceId} was still ${workspace.status} after ${timeoutMs} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+    }
+  }
+
+  /** Stops the workspace's sessions first, then removes its worktree. */
+  archiveWorkspace(workspaceId: string): Promise<Workspace> {
+    return this.request('workspace.archive', { workspaceId }, { timeoutMs: SLOW_REQUEST_MS });
+  }
+
+  /** Provisions a FAILED workspace again; answers PROVISIONING like createWorkspace. */
+  retryWorkspace(workspaceId: string): Promise<Workspace> {
+    return this.request('workspace.retry', { workspaceId });
+  }
+
+  /** The portable state; `handoffTo` flips the workspace's location in the same write (the handoff). */
+  exportWorkspace(
+    workspaceId: string,
+    options: { handoffTo?: WorkspaceLocation } = {},
+  ): Promise<PortableWorkspaceState> {
+    return this.request('workspace.export', { workspaceId, ...options });
+  }
+
+  /**
+   * Takes a workspace handed to the agent's side. A READY one is fast-forwarded to origin's branch before
+   * the answer (a fetch), a new one answers PROVISIONING.
+   */
+  importWorkspace(state: PortableWorkspaceStateInput): Promise<Workspace> {
+    return this.request('workspace.import', { state }, { timeoutMs: SLOW_REQUEST_MS });
   }
 
   // ---- sessions ----

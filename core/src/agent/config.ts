@@ -10,7 +10,8 @@ import { safeParseJson } from '../protocol/index.js';
  *   FF_AGENT_SOCKET        unix socket path to listen on (required; bind-mounted from the host)
  *   FF_AGENT_SOCKET_MODE   0600 (default) or 0660
  *   FF_AGENT_SECRET_FILE   file holding the per-VM secret (required)
- *   FF_AGENT_DATA_DIR      SQLite database and plain workspaces (default ~/.ff-agent)
+ *   FF_AGENT_DATA_DIR      SQLite database, repository clones (repos/) and worktrees (worktrees/)
+ *                          (default ~/.ff-agent, on the VM's volume)
  *   FF_AGENT_LOG_LEVEL     pino level (default info)
  *   FF_CLAUDE_BIN          Claude Code CLI (default `claude` on PATH)
  *   FF_GH_BIN              GitHub CLI (default `gh` on PATH)
@@ -18,10 +19,15 @@ import { safeParseJson } from '../protocol/index.js';
  *   FF_CLAUDE_PARTIAL_MESSAGES  1 (default) streams token deltas to subscribers; 0 turns them off
  *   FF_SESSION_INTERACTIVE_TIMEOUT_MS, FF_SESSION_STOP_GRACE_MS, FF_SESSION_HUNG_TIMEOUT_MS,
  *   FF_SESSION_MAX_QUEUED  session limits (defaults: 300000, 5000, 3600000, 100)
- *   FF_CHILD_ENV_<NAME>    sets <NAME> in the environment of claude, gh and terminals
+ *   FF_WORKSPACE_LOCATION  CLOUD (default) or DESKTOP: the side this agent runs on; imports must be
+ *                          handed to it and its workspaces are created there
+ *   FF_WORKSPACE_URL_SCHEMES  comma-separated clone URL schemes accepted (default https,ssh; tests add file)
+ *   FF_WORKSPACE_SETUP_TIMEOUT_MS  factory-factory.json setup script limit (default 300000)
+ *   FF_CHILD_ENV_<NAME>    sets <NAME> in the environment of claude, gh, git, setup scripts and terminals
  *                          (e.g. FF_CHILD_ENV_ANTHROPIC_BASE_URL); other FF_* variables are not passed on
  */
 const positiveInt = z.coerce.number().int().positive();
+const UrlScheme = z.enum(['https', 'http', 'ssh', 'file']);
 
 const AgentConfigSchema = z.object({
   socketPath: z.string().min(1, 'FF_AGENT_SOCKET is required'),
@@ -38,6 +44,9 @@ const AgentConfigSchema = z.object({
   stopGraceMs: positiveInt,
   hungTimeoutMs: positiveInt,
   maxQueuedMessages: positiveInt,
+  workspaceLocation: z.enum(['CLOUD', 'DESKTOP']),
+  repoUrlSchemes: z.array(UrlScheme).min(1, 'FF_WORKSPACE_URL_SCHEMES names no scheme'),
+  setupTimeoutMs: positiveInt,
   /** The whole environment of claude, gh and terminal shells. */
   childEnv: z.record(z.string(), z.string()),
 });
@@ -95,6 +104,12 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     stopGraceMs: env.FF_SESSION_STOP_GRACE_MS ?? 5_000,
     hungTimeoutMs: env.FF_SESSION_HUNG_TIMEOUT_MS ?? 3_600_000,
     maxQueuedMessages: env.FF_SESSION_MAX_QUEUED ?? 100,
+    workspaceLocation: env.FF_WORKSPACE_LOCATION ?? 'CLOUD',
+    repoUrlSchemes: (env.FF_WORKSPACE_URL_SCHEMES ?? 'https,ssh')
+      .split(',')
+      .map((scheme) => scheme.trim())
+      .filter((scheme) => scheme !== ''),
+    setupTimeoutMs: env.FF_WORKSPACE_SETUP_TIMEOUT_MS ?? 300_000,
     childEnv: childEnvironment(env, home),
   });
   if (!parsed.success) {

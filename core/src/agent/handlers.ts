@@ -1,9 +1,9 @@
 import {
   AGENT_PROTOCOL_VERSION,
   type AgentHealth,
-  type AgentWorkspace,
   type SessionEvent,
   type TerminalEvent,
+  type Workspace,
 } from '../protocol/index.js';
 import type { TerminalManager } from '../terminal/index.js';
 import type { CredentialStatus } from './credentials.js';
@@ -30,13 +30,32 @@ const ok = { ok: true } as const;
 export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
   const { workspaces, sessions, terminals } = deps;
 
-  async function activeWorkspace(id: string): Promise<AgentWorkspace> {
+  async function existingWorkspace(id: string): Promise<Workspace> {
     const workspace = await workspaces.get(id);
     if (!workspace) throw new AgentRequestError('not_found', `no workspace ${id}`);
-    if (workspace.status === 'ARCHIVED') {
-      throw new AgentRequestError('conflict', `workspace ${id} is archived`);
-    }
     return workspace;
+  }
+
+  /** Sessions and terminals run only in a READY workspace; anything else says what to do about it. */
+  async function readyWorkspace(id: string): Promise<Workspace> {
+    const workspace = await existingWorkspace(id);
+    switch (workspace.status) {
+      case 'READY':
+        return workspace;
+      case 'NEW':
+      case 'PROVISIONING':
+        throw new AgentRequestError(
+          'conflict',
+          `workspace ${id} is still being set up; wait until it is READY`,
+        );
+      case 'FAILED':
+        throw new AgentRequestError(
+          'conflict',
+          `workspace ${id} failed to set up (${workspace.initError ?? 'no reason recorded'}); retry or archive it`,
+        );
+      case 'ARCHIVED':
+        throw new AgentRequestError('conflict', `workspace ${id} is archived`);
+    }
   }
 
   return {
@@ -53,28 +72,41 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
 
     'workspace.create': (p) => workspaces.create(p),
     'workspace.list': async (p) => ({ workspaces: await workspaces.list(p) }),
-    'workspace.get': async (p) => {
-      const workspace = await workspaces.get(p.workspaceId);
-      if (!workspace) throw new AgentRequestError('not_found', `no workspace ${p.workspaceId}`);
-      return workspace;
-    },
+    'workspace.get': (p) => existingWorkspace(p.workspaceId),
     'workspace.archive': async (p) => {
-      // Nothing keeps running in an archived workspace.
-      await Promise.all(sessions.inWorkspace(p.workspaceId).map((s) => s.stop()));
-      return workspaces.archive(p.workspaceId);
+      const workspace = await existingWorkspace(p.workspaceId);
+      if (workspace.status === 'ARCHIVED') return workspace;
+      // Checked before stopping anything: archiving must not kill a fixer the ratchet is waiting on.
+      if (sessions.isFixerActive(workspace.id)) {
+        throw new AgentRequestError('conflict', 'Fixer session active — wait or stop it first');
+      }
+      // Nothing keeps running in a worktree that is about to be removed.
+      await Promise.all(sessions.inWorkspace(workspace.id).map((s) => s.stop()));
+      return workspaces.archive(workspace.id);
     },
+    'workspace.retry': (p) => workspaces.retry(p.workspaceId),
+    'workspace.export': (p) =>
+      workspaces.exportState(p.workspaceId, p.handoffTo === undefined ? {} : { handoffTo: p.handoffTo }),
+    'workspace.import': (p) => workspaces.importState(p.state),
 
     'session.create': async (p) => {
-      const workspace = await activeWorkspace(p.workspaceId);
+      const workspace = await readyWorkspace(p.workspaceId);
+      const isNew = p.id === undefined || !sessions.has(p.id);
       const entry = sessions.create({
         id: p.id,
         workspaceId: workspace.id,
         cwd: await workspaces.worktreePath(workspace.id),
         name: p.name,
+        workflow: p.workflow,
         permissionMode: p.permissionMode,
         model: p.model,
         appendSystemPrompt: p.appendSystemPrompt,
       });
+      if (isNew && workspace.queuedPrompt !== null) {
+        // The workspace's first prompt (the issue to work on) starts its first session; taken once.
+        const prompt = await workspaces.takeQueuedPrompt(workspace.id);
+        if (prompt !== null) entry.session.send({ text: prompt });
+      }
       return sessions.info(entry.record.id);
     },
     'session.list': (p) => ({ sessions: sessions.list(p.workspaceId) }),
@@ -82,7 +114,9 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
       session: sessions.info(p.sessionId),
       snapshot: sessions.get(p.sessionId).snapshot(),
     }),
-    'session.send': (p) => {
+    'session.send': async (p) => {
+      // The CLI would start in a worktree that is gone or not there yet.
+      await readyWorkspace(sessions.workspaceOf(p.sessionId));
       const sent = sessions.get(p.sessionId).send({ id: p.id, text: p.text, settings: p.settings });
       if (sent.state === 'REJECTED') {
         throw new AgentRequestError('queue_full', sent.errorMessage ?? 'the message queue is full');
@@ -120,7 +154,7 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
 
     'terminal.create': async (p) => {
       const cwd = p.workspaceId
-        ? await workspaces.worktreePath((await activeWorkspace(p.workspaceId)).id)
+        ? await workspaces.worktreePath((await readyWorkspace(p.workspaceId)).id)
         : deps.homeDir;
       return terminals.create({
         cwd,

@@ -9,6 +9,7 @@ export {
   type TerminalFeed,
 } from './client.js';
 export { type AgentConfig, AgentConfigError, loadAgentConfig } from './config.js';
+export { CoreWorkspaces, type CoreWorkspacesOptions, createCoreWorkspaces } from './core-workspaces.js';
 export { type CredentialStatus, createCredentialProbe } from './credentials.js';
 export { AgentRequestError, toAgentError } from './errors.js';
 export { createAgentHandlers, type HandlerDependencies } from './handlers.js';
@@ -22,4 +23,4 @@ export {
 export { type ClaudeLaunchSettings, type CreateSessionInput, SessionRegistry } from './sessions.js';
 export { AgentStore, type StoredSession } from './store.js';
 export { readAgentVersion } from './version.js';
-export { type AgentWorkspaceBridge, type CreateWorkspaceInput, DirectoryWorkspaces } from './workspaces.js';
+export type { AgentWorkspaceBridge } from './workspaces.js';

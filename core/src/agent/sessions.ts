@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AgentSessionInfo, PermissionMode, SessionEvent } from '../protocol/index.js';
+import type { AgentSessionInfo, PermissionMode, SessionEvent, SessionWorkflow } from '../protocol/index.js';
 import { ClaudeSession, isTransientEvent, type SessionLimits } from '../session/index.js';
 import { AgentRequestError } from './errors.js';
 import type { AgentStore, StoredSession } from './store.js';
@@ -18,6 +18,7 @@ export interface CreateSessionInput {
   workspaceId: string;
   cwd: string;
   name?: string | undefined;
+  workflow: SessionWorkflow;
   permissionMode: PermissionMode;
   model?: string | undefined;
   appendSystemPrompt?: string | undefined;
@@ -79,6 +80,7 @@ export class SessionRegistry {
       id,
       workspaceId: input.workspaceId,
       name: input.name ?? `Session ${this.entries.size + 1}`,
+      workflow: input.workflow,
       permissionMode: input.permissionMode,
       model: input.model ?? null,
       appendSystemPrompt: input.appendSystemPrompt ?? null,
@@ -89,6 +91,17 @@ export class SessionRegistry {
     const entry = { record, session: this.open(record, input.cwd, []) };
     this.entries.set(id, entry);
     return entry;
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  /** The workspace a session belongs to. */
+  workspaceOf(id: string): string {
+    const entry = this.entries.get(id);
+    if (!entry) throw new AgentRequestError('not_found', `no session ${id}`);
+    return entry.record.workspaceId;
   }
 
   get(id: string): ClaudeSession {
@@ -113,6 +126,19 @@ export class SessionRegistry {
     return [...this.entries.values()]
       .filter((e) => e.record.workspaceId === workspaceId)
       .map((e) => e.session);
+  }
+
+  /**
+   * Whether a ratchet fixer is at work in the workspace: a `ratchet` session in a turn or with messages
+   * waiting. A fixer that finished its turn and sits idle does not count (the desktop reaps those).
+   */
+  isFixerActive(workspaceId: string): boolean {
+    for (const entry of this.entries.values()) {
+      if (entry.record.workspaceId !== workspaceId || entry.record.workflow !== 'ratchet') continue;
+      const info = entry.session.info();
+      if (info.sessionRuntime.activity === 'WORKING' || info.queuedCount > 0) return true;
+    }
+    return false;
   }
 
   get size(): number {
@@ -165,6 +191,7 @@ function infoOf(entry: Entry): AgentSessionInfo {
     id: entry.record.id,
     workspaceId: entry.record.workspaceId,
     name: entry.record.name,
+    workflow: entry.record.workflow,
     permissionMode: entry.record.permissionMode,
     model: entry.record.model,
     claudeSessionId: info.claudeSessionId,

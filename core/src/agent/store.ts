@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import {
-  type AgentWorkspace,
   PermissionMode,
   type SessionEvent,
   SessionEventPayload,
+  SessionWorkflow,
   safeParseJson,
 } from '../protocol/index.js';
 
@@ -12,6 +12,7 @@ export interface StoredSession {
   id: string;
   workspaceId: string;
   name: string;
+  workflow: SessionWorkflow;
   permissionMode: PermissionMode;
   model: string | null;
   appendSystemPrompt: string | null;
@@ -23,22 +24,12 @@ const SessionRow = z.object({
   id: z.string(),
   workspace_id: z.string(),
   name: z.string(),
+  workflow: SessionWorkflow,
   permission_mode: PermissionMode,
   model: z.string().nullable(),
   append_system_prompt: z.string().nullable(),
   claude_session_id: z.string().nullable(),
   created_at: z.string(),
-});
-
-const WorkspaceRow = z.object({
-  id: z.string(),
-  name: z.string(),
-  repo_url: z.string(),
-  branch: z.string(),
-  status: z.string(),
-  worktree_path: z.string(),
-  created_at: z.string(),
-  archived_at: z.string().nullable(),
 });
 
 const EventRow = z.object({ seq: z.number().int(), at: z.string(), payload: z.string() });
@@ -73,12 +64,17 @@ const MIGRATIONS = [
      payload TEXT NOT NULL,
      PRIMARY KEY (session_id, seq)
    ) WITHOUT ROWID;`,
+  // Workspaces moved to core/workspace's own table (ff_workspaces, SqliteWorkspaceStore, same file); the
+  // first table only ever held the plain-directory stand-in's rows, which have no git worktree to keep.
+  `DROP TABLE workspaces;
+   ALTER TABLE sessions ADD COLUMN workflow TEXT NOT NULL DEFAULT 'followup';`,
 ];
 
 /**
- * The agent's per-VM state in SQLite: workspaces, sessions with their Claude session ids, and each
- * session's transcript (its non-transient events). Synchronous by design (better-sqlite3): an event
- * is on disk before it is fanned out, and WAL keeps those small writes cheap.
+ * The agent's per-VM state in SQLite: sessions with their Claude session ids and each session's
+ * transcript (its non-transient events). Workspaces live in the same file, in core/workspace's table
+ * (see `database`). Synchronous by design (better-sqlite3): an event is on disk before it is fanned out,
+ * and WAL keeps those small writes cheap.
  */
 export class AgentStore {
   private readonly db: Database.Database;
@@ -109,37 +105,16 @@ export class AgentStore {
     return new AgentStore(db);
   }
 
+  /**
+   * The connection, for core/workspace's SqliteWorkspaceStore: one connection per process means its
+   * IMMEDIATE transactions never wait on ours.
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     this.db.close();
-  }
-
-  // ---- workspaces ----
-
-  insertWorkspace(workspace: AgentWorkspace): void {
-    this.db
-      .prepare(
-        `INSERT INTO workspaces (id, name, repo_url, branch, status, worktree_path, created_at, archived_at)
-         VALUES (@id, @name, @repoUrl, @branch, @status, @worktreePath, @createdAt, @archivedAt)`,
-      )
-      .run(workspace);
-  }
-
-  updateWorkspaceStatus(id: string, status: string, archivedAt: string | null): void {
-    this.db
-      .prepare('UPDATE workspaces SET status = ?, archived_at = ? WHERE id = ?')
-      .run(status, archivedAt, id);
-  }
-
-  getWorkspace(id: string): AgentWorkspace | null {
-    const row = this.db.prepare('SELECT * FROM workspaces WHERE id = ?').get(id);
-    return row === undefined ? null : toWorkspace(WorkspaceRow.parse(row));
-  }
-
-  listWorkspaces(): AgentWorkspace[] {
-    return this.db
-      .prepare('SELECT * FROM workspaces ORDER BY created_at, id')
-      .all()
-      .map((row) => toWorkspace(WorkspaceRow.parse(row)));
   }
 
   // ---- sessions ----
@@ -147,9 +122,9 @@ export class AgentStore {
   insertSession(session: StoredSession): void {
     this.db
       .prepare(
-        `INSERT INTO sessions (id, workspace_id, name, permission_mode, model, append_system_prompt,
-                               claude_session_id, created_at)
-         VALUES (@id, @workspaceId, @name, @permissionMode, @model, @appendSystemPrompt,
+        `INSERT INTO sessions (id, workspace_id, name, workflow, permission_mode, model,
+                               append_system_prompt, claude_session_id, created_at)
+         VALUES (@id, @workspaceId, @name, @workflow, @permissionMode, @model, @appendSystemPrompt,
                  @claudeSessionId, @createdAt)`,
       )
       .run(session);
@@ -194,24 +169,12 @@ export class AgentStore {
   }
 }
 
-function toWorkspace(row: z.infer<typeof WorkspaceRow>): AgentWorkspace {
-  return {
-    id: row.id,
-    name: row.name,
-    repoUrl: row.repo_url,
-    branch: row.branch,
-    status: row.status,
-    worktreePath: row.worktree_path,
-    createdAt: row.created_at,
-    archivedAt: row.archived_at,
-  };
-}
-
 function toSession(row: z.infer<typeof SessionRow>): StoredSession {
   return {
     id: row.id,
     workspaceId: row.workspace_id,
     name: row.name,
+    workflow: row.workflow,
     permissionMode: row.permission_mode,
     model: row.model,
     appendSystemPrompt: row.append_system_prompt,

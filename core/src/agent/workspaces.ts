@@ -1,89 +1,33 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { AgentWorkspace } from '../protocol/index.js';
-import { AgentRequestError } from './errors.js';
-import type { AgentStore } from './store.js';
-
-export interface CreateWorkspaceInput {
-  id?: string | undefined;
-  name?: string | undefined;
-  repoUrl: string;
-  branch: string;
-}
+import type {
+  CreateWorkspaceInput,
+  PortableWorkspaceState,
+  PortableWorkspaceStateInput,
+  Workspace,
+  WorkspaceLocation,
+} from '../protocol/index.js';
 
 /**
- * What the agent needs from the workspace domain. core/workspace (git clone, worktrees, its state
- * machine) implements this once it lands; the agent never imports it directly.
+ * What the agent's handlers need from the workspace domain. CoreWorkspaces (core-workspaces.ts) implements
+ * it over core/workspace's WorkspaceService; failures are WorkspaceErrors, mapped to the wire by
+ * toAgentError.
  */
 export interface AgentWorkspaceBridge {
-  /** Idempotent on `id`: creating an existing workspace returns it. */
-  create(input: CreateWorkspaceInput): Promise<AgentWorkspace>;
-  list(options: { includeArchived: boolean }): Promise<AgentWorkspace[]>;
-  get(id: string): Promise<AgentWorkspace | null>;
-  archive(id: string): Promise<AgentWorkspace>;
-  /** The directory sessions and terminals of this workspace run in. */
+  /**
+   * Checks the input (and reads the issue) and answers with the workspace PROVISIONING; the clone, worktree
+   * and setup script run in the background. Idempotent on `input.id`.
+   */
+  create(input: CreateWorkspaceInput): Promise<Workspace>;
+  list(options: { includeArchived: boolean }): Promise<Workspace[]>;
+  get(id: string): Promise<Workspace | null>;
+  /** READY or FAILED → ARCHIVED; the worktree goes, the branch stays. */
+  archive(id: string): Promise<Workspace>;
+  /** FAILED → PROVISIONING again (capped), in the background like create. */
+  retry(id: string): Promise<Workspace>;
+  exportState(id: string, options: { handoffTo?: WorkspaceLocation }): Promise<PortableWorkspaceState>;
+  /** Takes ownership of a workspace handed to this side; a new one provisions in the background. */
+  importState(state: PortableWorkspaceStateInput): Promise<Workspace>;
+  /** The checked worktree of a READY workspace: where its sessions and terminals run. */
   worktreePath(id: string): Promise<string>;
-}
-
-const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
-
-/**
- * Stand-in until core/workspace is wired in: a plain directory per workspace under the data dir,
- * no git clone. It is here so the agent's protocol and sessions work end to end today; it will be
- * replaced by core/workspace behind AgentWorkspaceBridge.
- */
-export class DirectoryWorkspaces implements AgentWorkspaceBridge {
-  constructor(
-    private readonly store: AgentStore,
-    private readonly rootDir: string,
-  ) {}
-
-  async create(input: CreateWorkspaceInput): Promise<AgentWorkspace> {
-    const id = input.id ?? randomUUID();
-    // The id becomes a directory name: no separators, no dot-dot.
-    if (!WORKSPACE_ID.test(id)) {
-      throw new AgentRequestError('bad_request', 'workspace id may only use letters, digits, - and _');
-    }
-    const existing = this.store.getWorkspace(id);
-    if (existing) return existing;
-    const worktreePath = join(this.rootDir, id);
-    await mkdir(worktreePath, { recursive: true });
-    const workspace: AgentWorkspace = {
-      id,
-      name: input.name ?? input.branch,
-      repoUrl: input.repoUrl,
-      branch: input.branch,
-      status: 'READY',
-      worktreePath,
-      createdAt: new Date().toISOString(),
-      archivedAt: null,
-    };
-    this.store.insertWorkspace(workspace);
-    return workspace;
-  }
-
-  async list(options: { includeArchived: boolean }): Promise<AgentWorkspace[]> {
-    const all = this.store.listWorkspaces();
-    return options.includeArchived ? all : all.filter((w) => w.status !== 'ARCHIVED');
-  }
-
-  async get(id: string): Promise<AgentWorkspace | null> {
-    return this.store.getWorkspace(id);
-  }
-
-  async archive(id: string): Promise<AgentWorkspace> {
-    const workspace = this.store.getWorkspace(id);
-    if (!workspace) throw new AgentRequestError('not_found', `no workspace ${id}`);
-    if (workspace.status === 'ARCHIVED') return workspace;
-    const archivedAt = new Date().toISOString();
-    this.store.updateWorkspaceStatus(id, 'ARCHIVED', archivedAt);
-    return { ...workspace, status: 'ARCHIVED', archivedAt };
-  }
-
-  async worktreePath(id: string): Promise<string> {
-    const workspace = this.store.getWorkspace(id);
-    if (!workspace) throw new AgentRequestError('not_found', `no workspace ${id}`);
-    return workspace.worktreePath;
-  }
+  /** The prompt waiting for the workspace's first session (an issue to work on), handed out once. */
+  takeQueuedPrompt(id: string): Promise<string | null>;
 }

@@ -8,6 +8,13 @@ import {
   SessionSnapshot,
 } from './chat.js';
 import { TerminalInfo } from './terminal.js';
+import {
+  CreateWorkspaceInputSchema,
+  PortableWorkspaceStateSchema,
+  WorkspaceIdSchema,
+  WorkspaceLocationSchema,
+  WorkspaceSchema,
+} from './workspace.js';
 
 /**
  * The protocol between the cloud (api relay, Temporal activities) and the agent inside each user's VM,
@@ -15,7 +22,7 @@ import { TerminalInfo } from './terminal.js';
  * the client sends `request` frames and gets one `response` per request id, plus `event` frames for its
  * subscriptions. Bump AGENT_PROTOCOL_VERSION on any incompatible change.
  */
-export const AGENT_PROTOCOL_VERSION = 1;
+export const AGENT_PROTOCOL_VERSION = 2;
 
 /**
  * A frame may carry a whole session snapshot, which can be far larger than one CLI line; the socket is
@@ -43,26 +50,20 @@ export const AgentError = z.object({ code: AgentErrorCode, message: z.string() }
 export type AgentError = z.infer<typeof AgentError>;
 
 const Id = z.string().min(1).max(200);
+/** Workspace ids name directories: only [A-Za-z0-9_-], so nothing path-like gets past the schema. */
+const WorkspaceId = WorkspaceIdSchema;
 
-// ---- domain shapes ----
+// ---- domain shapes (a workspace on the wire is core/workspace's WorkspaceSchema, protocol/workspace.ts) ----
 
-export const AgentWorkspace = z.object({
-  id: z.string(),
-  name: z.string(),
-  repoUrl: z.string(),
-  branch: z.string(),
-  /** READY, ARCHIVED, or a state of core/workspace's state machine once it is wired in. */
-  status: z.string(),
-  worktreePath: z.string(),
-  createdAt: z.string(),
-  archivedAt: z.string().nullable(),
-});
-export type AgentWorkspace = z.infer<typeof AgentWorkspace>;
+/** `ratchet` marks the ratchet's fixer sessions: while one works, handoff and archiving are refused. */
+export const SessionWorkflow = z.enum(['followup', 'ratchet']);
+export type SessionWorkflow = z.infer<typeof SessionWorkflow>;
 
 export const AgentSessionInfo = z.object({
   id: z.string(),
   workspaceId: z.string(),
   name: z.string(),
+  workflow: SessionWorkflow,
   permissionMode: PermissionMode,
   model: z.string().nullable(),
   claudeSessionId: z.string().nullable(),
@@ -94,27 +95,46 @@ const Ack = z.object({ ok: z.literal(true) });
 export const AgentMethods = {
   'health.ping': { params: Empty, result: AgentHealth },
 
-  'workspace.create': {
-    params: z.object({
-      id: Id.optional(),
-      name: z.string().min(1).max(200).optional(),
-      repoUrl: z.string().min(1).max(2000),
-      branch: z.string().min(1).max(250),
-    }),
-    result: AgentWorkspace,
-  },
+  /**
+   * From a repo URL + branch (RESUME_BRANCH), a repo URL + name (MANUAL, new branch) or a GitHub issue URL
+   * (GITHUB_ISSUE). Answers once the input is checked (and the issue read) with the workspace PROVISIONING;
+   * the clone, worktree and setup script run in the background, and `workspace.get` shows READY or FAILED
+   * (with `initError`). Idempotent on `id`.
+   */
+  'workspace.create': { params: CreateWorkspaceInputSchema, result: WorkspaceSchema },
   'workspace.list': {
     params: z.object({ includeArchived: z.boolean().default(false) }),
-    result: z.object({ workspaces: z.array(AgentWorkspace) }),
+    result: z.object({ workspaces: z.array(WorkspaceSchema) }),
   },
-  'workspace.get': { params: z.object({ workspaceId: Id }), result: AgentWorkspace },
-  'workspace.archive': { params: z.object({ workspaceId: Id }), result: AgentWorkspace },
+  'workspace.get': { params: z.object({ workspaceId: WorkspaceId }), result: WorkspaceSchema },
+  /** Stops the workspace's sessions and removes its worktree (the branch stays); refused while a fixer works. */
+  'workspace.archive': { params: z.object({ workspaceId: WorkspaceId }), result: WorkspaceSchema },
+  /** Provisions a FAILED workspace again (capped); answers PROVISIONING like create. */
+  'workspace.retry': { params: z.object({ workspaceId: WorkspaceId }), result: WorkspaceSchema },
+  /**
+   * The portable state (pull-from-cloud payload). With `handoffTo`, the workspace's location flips in the
+   * same write, which is the handoff: this side's ratchet stops polling it. Refused while a fixer works.
+   */
+  'workspace.export': {
+    params: z.object({ workspaceId: WorkspaceId, handoffTo: WorkspaceLocationSchema.optional() }),
+    result: PortableWorkspaceStateSchema,
+  },
+  /**
+   * Takes ownership of a workspace handed to this side (send-to-cloud): a new one is provisioned in the
+   * background (answer PROVISIONING), a known one gets the payload's fields (and a fast-forward when READY).
+   */
+  'workspace.import': {
+    params: z.object({ state: PortableWorkspaceStateSchema }),
+    result: WorkspaceSchema,
+  },
 
+  /** In a READY workspace; the first session of an issue workspace gets the issue prompt as its first message. */
   'session.create': {
     params: z.object({
       id: Id.optional(),
-      workspaceId: Id,
+      workspaceId: WorkspaceId,
       name: z.string().min(1).max(200).optional(),
+      workflow: SessionWorkflow.default('followup'),
       permissionMode: PermissionMode.default('default'),
       model: z.string().min(1).max(200).optional(),
       appendSystemPrompt: z
@@ -125,7 +145,7 @@ export const AgentMethods = {
     result: AgentSessionInfo,
   },
   'session.list': {
-    params: z.object({ workspaceId: Id.optional() }),
+    params: z.object({ workspaceId: WorkspaceId.optional() }),
     result: z.object({ sessions: z.array(AgentSessionInfo) }),
   },
   'session.get': {
@@ -175,7 +195,7 @@ export const AgentMethods = {
 
   'terminal.create': {
     params: z.object({
-      workspaceId: Id.optional(),
+      workspaceId: WorkspaceId.optional(),
       cols: z.number().int().min(1).max(1000).default(80),
       rows: z.number().int().min(1).max(1000).default(24),
     }),

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { AgentClient, AgentClientError, type SessionFeed } from '../../src/agent/client.js';
-import type { SessionEvent } from '../../src/protocol/index.js';
+import { AGENT_PROTOCOL_VERSION, type SessionEvent } from '../../src/protocol/index.js';
 import { applySessionEvent, snapshotOf, transcriptStateFromSnapshot } from '../../src/session/index.js';
-import { type AgentProcess, startAgentProcess } from '../support/agent-process.js';
+import { type AgentProcess, createReadyWorkspace, startAgentProcess } from '../support/agent-process.js';
 import { claudeBinPath, TempDirs } from '../support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic, turns } from '../support/fake-anthropic.js';
+import { createGitSandbox, type GitSandbox } from '../support/git-sandbox.js';
 
 /** Collects a feed's events and waits for one that matches. */
 function collect(feed: SessionFeed) {
@@ -50,6 +51,8 @@ describe('agent over its unix socket', () => {
   let agent: AgentProcess;
   let home: string;
   let agentDir: string;
+  let sandbox: GitSandbox;
+  let repoUrl: string;
   const clients: AgentClient[] = [];
 
   async function client(): Promise<AgentClient> {
@@ -62,7 +65,13 @@ describe('agent over its unix socket', () => {
     return startAgentProcess({ dir: agentDir, home, claudeBin: claudeBinPath(), fakeAnthropicUrl: fake.url });
   }
 
+  /** A fresh worktree on a new branch of the test repository. */
+  const workspaceFor = (c: AgentClient, name: string) =>
+    createReadyWorkspace(c, { source: 'MANUAL', repoUrl, name });
+
   before(async () => {
+    sandbox = createGitSandbox();
+    repoUrl = await sandbox.createRemote('acme/app', { 'README.md': '# app\n' });
     fake = await startFakeAnthropic();
     home = dirs.make('agent-home');
     agentDir = dirs.make('agent');
@@ -76,6 +85,7 @@ describe('agent over its unix socket', () => {
   after(async () => {
     await agent?.stop();
     await fake?.close();
+    sandbox?.cleanup();
     dirs.cleanup();
   });
 
@@ -103,7 +113,7 @@ describe('agent over its unix socket', () => {
     const c = await client();
     const health = await c.health();
     assert.equal(health.agentVersion, c.agentVersion);
-    assert.equal(health.protocolVersion, 1);
+    assert.equal(health.protocolVersion, AGENT_PROTOCOL_VERSION);
     assert.ok(health.uptimeMs >= 0);
     assert.ok(health.rssBytes > 0);
     assert.equal(typeof health.liveSessions, 'number');
@@ -111,38 +121,9 @@ describe('agent over its unix socket', () => {
     assert.deepEqual(health.credentials, { gh: false, claude: true });
   });
 
-  it('creates, lists, gets and archives workspaces', async () => {
-    const c = await client();
-    const created = await c.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'feature/x',
-    });
-    assert.equal(created.status, 'READY');
-    assert.equal(
-      (await c.createWorkspace({ id: created.id, repoUrl: 'ignored', branch: 'ignored' })).id,
-      created.id,
-    );
-    assert.ok((await c.listWorkspaces()).some((w) => w.id === created.id));
-    assert.equal((await c.getWorkspace(created.id)).branch, 'feature/x');
-    const archived = await c.archiveWorkspace(created.id);
-    assert.equal(archived.status, 'ARCHIVED');
-    assert.ok(!(await c.listWorkspaces()).some((w) => w.id === created.id));
-    await assert.rejects(
-      () => c.createSession({ workspaceId: created.id }),
-      (error: unknown) => error instanceof AgentClientError && error.code === 'conflict',
-    );
-    await assert.rejects(
-      () => c.getWorkspace('no-such-workspace'),
-      (error: unknown) => error instanceof AgentClientError && error.code === 'not_found',
-    );
-  });
-
   it('gives two subscribers the same events in the same order', async () => {
     const [a, b] = [await client(), await client()];
-    const workspace = await a.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'two-subs',
-    });
+    const workspace = await workspaceFor(a, 'two-subs');
     const session = await a.createSession({ workspaceId: workspace.id });
     const feedA = collect(await a.subscribeSession(session.id));
     const feedB = collect(await b.subscribeSession(session.id));
@@ -171,10 +152,7 @@ describe('agent over its unix socket', () => {
 
   it('gives a late subscriber a snapshot and then live events with no gap and no duplicate', async () => {
     const [early, late] = [await client(), await client()];
-    const workspace = await early.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'late',
-    });
+    const workspace = await workspaceFor(early, 'late');
     const session = await early.createSession({ workspaceId: workspace.id });
     const earlyFeed = await early.subscribeSession(session.id);
     const earlyEvents = collect(earlyFeed);
@@ -217,10 +195,7 @@ describe('agent over its unix socket', () => {
 
   it('streams events to a for-await consumer and closes the feed when it breaks out', async () => {
     const c = await client();
-    const workspace = await c.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'iterate',
-    });
+    const workspace = await workspaceFor(c, 'iterate');
     const session = await c.createSession({ workspaceId: workspace.id });
     const feed = await c.subscribeSession(session.id);
     assert.equal(feed.snapshot.seq, 0);
@@ -240,7 +215,7 @@ describe('agent over its unix socket', () => {
 
   it('answers a send past 100 queued messages with queue_full', async () => {
     const c = await client();
-    const workspace = await c.createWorkspace({ repoUrl: 'https://github.com/acme/app.git', branch: 'full' });
+    const workspace = await workspaceFor(c, 'full');
     const session = await c.createSession({ workspaceId: workspace.id });
     const feed = collect(await c.subscribeSession(session.id));
     // A permission request nobody answers keeps the first turn open while the queue fills.
@@ -262,10 +237,7 @@ describe('agent over its unix socket', () => {
 
   it('rejects answers to requests that are not pending with not_found', async () => {
     const c = await client();
-    const workspace = await c.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'errors',
-    });
+    const workspace = await workspaceFor(c, 'errors');
     const session = await c.createSession({ workspaceId: workspace.id });
     await assert.rejects(
       () => c.answerPermission({ sessionId: session.id, requestId: 'nope', allow: true }),
@@ -305,10 +277,7 @@ describe('agent over its unix socket', () => {
 
   it('keeps sessions and their history across an agent restart and resumes the conversation', async () => {
     let c = await client();
-    const workspace = await c.createWorkspace({
-      repoUrl: 'https://github.com/acme/app.git',
-      branch: 'restart',
-    });
+    const workspace = await workspaceFor(c, 'restart');
     const session = await c.createSession({ workspaceId: workspace.id, name: 'survivor' });
     const feed = collect(await c.subscribeSession(session.id));
     await c.sendMessage({ sessionId: session.id, text: 'remember the number 7' });

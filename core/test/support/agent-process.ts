@@ -7,6 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../src/agent/client.js';
+import type { AgentParams, Workspace } from '../../src/protocol/index.js';
+import type { FakeGitHub } from './fake-github.js';
+import { GH_BINARY } from './gh-harness.js';
 
 const coreDir = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,6 +19,8 @@ export interface AgentProcessOptions {
   home: string;
   claudeBin: string;
   fakeAnthropicUrl: string;
+  /** Runs the agent's gh (the real /usr/bin/gh) against this fake GitHub, with its leak guard. */
+  github?: FakeGitHub;
   /** More FF_* settings or env for the agent. */
   env?: Record<string, string>;
   /** Run the compiled agent (core/dist/agent/main.js, as in the VM image) instead of the source. */
@@ -33,6 +38,19 @@ export interface AgentProcess {
   stop(): Promise<void>;
   /** Output so far, for failure messages. */
   readonly output: string;
+}
+
+/** gh's environment for the fake GitHub, as FF_CHILD_ENV_* (the agent keeps its own PATH and HOME). */
+function ghChildEnv(github: FakeGitHub | undefined): Record<string, string> {
+  if (!github) return {};
+  const env: Record<string, string> = { FF_GH_BIN: GH_BINARY };
+  for (const [name, value] of Object.entries(github.ghEnv())) {
+    if (name !== 'PATH' && name !== 'HOME') env[`FF_CHILD_ENV_${name}`] = value;
+  }
+  // The leak guard's proxies are for GitHub; the CLI's fake Anthropic API is on loopback.
+  env.FF_CHILD_ENV_NO_PROXY = '127.0.0.1,localhost';
+  env.FF_CHILD_ENV_no_proxy = '127.0.0.1,localhost';
+  return env;
 }
 
 export function agentEnvironment(options: AgentProcessOptions, secretFile: string): Record<string, string> {
@@ -55,8 +73,24 @@ export function agentEnvironment(options: AgentProcessOptions, secretFile: strin
     FF_CHILD_ENV_CLAUDE_CODE_MAX_RETRIES: '0',
     FF_CHILD_ENV_GH_NO_UPDATE_NOTIFIER: '1',
     FF_CHILD_ENV_SHELL: '/bin/bash',
+    // Test repositories are local bare repos (core/test/support/git-sandbox.ts).
+    FF_WORKSPACE_URL_SCHEMES: 'https,ssh,file',
+    ...ghChildEnv(options.github),
     ...options.env,
   };
+}
+
+/** Creates a workspace and waits for its provisioning; throws with git's reason unless it is READY. */
+export async function createReadyWorkspace(
+  client: AgentClient,
+  params: AgentParams<'workspace.create'>,
+): Promise<Workspace & { worktreePath: string }> {
+  const created = await client.createWorkspace(params);
+  const workspace = await client.waitForWorkspace(created.id, { timeoutMs: 60_000 });
+  if (workspace.status !== 'READY' || workspace.worktreePath === null) {
+    throw new Error(`workspace ${workspace.id} is ${workspace.status}: ${workspace.initError ?? ''}`);
+  }
+  return { ...workspace, worktreePath: workspace.worktreePath };
 }
 
 export async function startAgentProcess(options: AgentProcessOptions): Promise<AgentProcess> {
