@@ -8,7 +8,7 @@ export const PORTABLE_WORKSPACE_STATE_VERSION = 1;
 export const WorkspaceLocationSchema = z.enum(['DESKTOP', 'CLOUD']);
 export type WorkspaceLocation = z.output<typeof WorkspaceLocationSchema>;
 
-/** The ratchet's derived PR state, as stored beside the workspace (mirrors core/ratchet's RatchetState). */
+/** The ratchet's derived PR state, as stored beside the workspace; core/ratchet's RatchetState is this. */
 export const RatchetStateSchema = z.enum([
   'IDLE',
   'CI_RUNNING',

@@ -1,26 +1,12 @@
 // The ratchet's own vocabulary. It deliberately does not import the github domain: a PR snapshot from any
 // source (gh in the VM, the desktop app, a test table) can drive it as long as it has this shape.
 // core/protocol/github.ts's PullRequestSnapshot is structurally assignable to RatchetSnapshot.
+import { type RatchetStateName, RatchetStateSchema } from '../protocol/workspace.js';
 
-/** Where a workspace's PR stands, from the ratchet's point of view. */
-export type RatchetState =
-  | 'IDLE'
-  | 'CI_RUNNING'
-  | 'CI_FAILED'
-  | 'MERGE_CONFLICT'
-  | 'REVIEW_PENDING'
-  | 'READY'
-  | 'MERGED';
+/** Where a workspace's PR stands, from the ratchet's point of view; the names are the wire's (protocol). */
+export type RatchetState = RatchetStateName;
 
-export const RATCHET_STATES: readonly RatchetState[] = [
-  'IDLE',
-  'CI_RUNNING',
-  'CI_FAILED',
-  'MERGE_CONFLICT',
-  'REVIEW_PENDING',
-  'READY',
-  'MERGED',
-];
+export const RATCHET_STATES: readonly RatchetState[] = RatchetStateSchema.options;
 
 export type RatchetCiStatus = 'PENDING' | 'SUCCESS' | 'FAILURE' | 'UNKNOWN';
 
