@@ -13,6 +13,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -204,7 +205,10 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
     terminateUpdate,
     async () => {
       pending.terminate = true;
-      await condition(() => state.status === 'TERMINATED');
+      // Answer only once the read model says TERMINATED too (the main loop clears the request after it
+      // persisted). Actors started before this change answered as soon as the state changed.
+      const afterReadModel = patched('terminate-answers-after-read-model');
+      await condition(() => state.status === 'TERMINATED' && (!afterReadModel || !pending.terminate));
       return toVmView(state);
     },
     { validator: () => refuseIfTerminating() },
