@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { AgentClient } from '../core/src/agent/client.js';
 import { CappedLineSplitter, type SessionEvent } from '../core/src/protocol/index.js';
+import { buildClaudeArgs } from '../core/src/session/cli-args.js';
 import {
   type AgentProcess,
   createReadyWorkspace,
@@ -227,19 +228,7 @@ async function directCliRun(fake: FakeAnthropic, chunks: number): Promise<number
   fake.script({ kind: 'deltas', chunks: Array.from({ length: chunks }, () => 'tok '), delayMs: 0 });
   const child = spawn(
     claudeBinPath(),
-    [
-      '-p',
-      '--input-format',
-      'stream-json',
-      '--output-format',
-      'stream-json',
-      '--verbose',
-      '--permission-prompt-tool',
-      'stdio',
-      '--permission-mode',
-      'default',
-      '--include-partial-messages',
-    ],
+    buildClaudeArgs({ permissionMode: 'default', includePartialMessages: true }),
     { cwd, env: claudeTestEnv({ fakeUrl: fake.url, home }), stdio: ['pipe', 'pipe', 'ignore'] },
   );
   const times: number[] = [];

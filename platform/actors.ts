@@ -41,13 +41,13 @@ export async function ensureWarmPool(
   client: Client,
   options: { taskQueue: string; size: number; agentTimeoutMs: number },
 ): Promise<'started' | 'resized' | 'disabled'> {
-  try {
-    if (options.size === 0) {
+  if (options.size === 0) {
+    try {
       await client.workflow.getHandle(WARM_POOL_WORKFLOW_ID).signal(resizePoolSignal, 0);
       return 'resized';
+    } catch {
+      return 'disabled';
     }
-  } catch {
-    return 'disabled';
   }
   try {
     await client.workflow.start<typeof vmPoolWorkflow>('vmPoolWorkflow', {

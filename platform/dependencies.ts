@@ -65,30 +65,37 @@ export const fixHints: Record<DependencyName, string> = {
   docker: 'start dockerd (`scripts/dev.sh services` does), or set DOCKER_HOST to a reachable Docker engine',
 };
 
-export async function checkPostgres(url: string, timeoutMs = 3000): Promise<DependencyStatus> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
-  try {
-    await withTimeout(timeoutMs, client.connect());
-    await withTimeout(timeoutMs, client.query('SELECT 1'));
-    return { name: 'postgres', ok: true, detail: redactUrl(url) };
-  } catch (err) {
-    return { name: 'postgres', ok: false, detail: `${redactUrl(url)}: ${describe(err)}` };
-  } finally {
-    await client.end().catch(() => {});
-  }
+export function checkPostgres(url: string, timeoutMs = 3000): Promise<DependencyStatus> {
+  return probeDependency(
+    'postgres',
+    redactUrl(url),
+    async () => {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
+    timeoutMs,
+  );
 }
 
-export async function checkTemporal(address: string, timeoutMs = 3000): Promise<DependencyStatus> {
-  let connection: Connection | undefined;
-  try {
-    connection = await withTimeout(timeoutMs, Connection.connect({ address, connectTimeout: timeoutMs }));
-    await withTimeout(timeoutMs, connection.workflowService.getSystemInfo({}));
-    return { name: 'temporal', ok: true, detail: address };
-  } catch (err) {
-    return { name: 'temporal', ok: false, detail: `${address}: ${describe(err)}` };
-  } finally {
-    await connection?.close().catch(() => {});
-  }
+export function checkTemporal(address: string, timeoutMs = 3000): Promise<DependencyStatus> {
+  return probeDependency(
+    'temporal',
+    address,
+    async () => {
+      const connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+      try {
+        await connection.workflowService.getSystemInfo({});
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    },
+    timeoutMs,
+  );
 }
 
 export function checkDocker(docker: Docker, where: string, timeoutMs = 3000): Promise<DependencyStatus> {

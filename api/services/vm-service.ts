@@ -82,29 +82,32 @@ export function ensureVmReady(
 export class VmService {
   constructor(private readonly deps: { temporal: Client; taskQueue: string; settings: VmSettings }) {}
 
+  /** Runs a call on the actor, translating its failures for HTTP callers. */
+  private async mapped<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
   private handle(userId: string) {
     return this.deps.temporal.workflow.getHandle<typeof vmWorkflow>(workflowIds.vm(userId));
   }
 
   /** Provisions or resumes the user's VM, starting its actor if it does not exist; resolves when the agent answers. */
   async ensureReady(userId: string): Promise<VmView> {
-    try {
-      return await ensureVmReady(this.deps.temporal, {
+    return this.mapped(() =>
+      ensureVmReady(this.deps.temporal, {
         userId,
         taskQueue: this.deps.taskQueue,
         settings: this.deps.settings,
-      });
-    } catch (err) {
-      throw toApiError(err);
-    }
+      }),
+    );
   }
 
   async get(userId: string): Promise<VmView> {
-    try {
-      return await this.handle(userId).query(vmStateQuery);
-    } catch (err) {
-      throw toApiError(err);
-    }
+    return this.mapped(() => this.handle(userId).query(vmStateQuery));
   }
 
   /** Where the VM's agent listens, ensuring the VM is up first. */
@@ -116,19 +119,11 @@ export class VmService {
   }
 
   async suspend(userId: string): Promise<VmView> {
-    try {
-      return await this.handle(userId).executeUpdate(suspendUpdate);
-    } catch (err) {
-      throw toApiError(err);
-    }
+    return this.mapped(() => this.handle(userId).executeUpdate(suspendUpdate));
   }
 
   async terminate(userId: string): Promise<VmView> {
-    try {
-      return await this.handle(userId).executeUpdate(terminateUpdate);
-    } catch (err) {
-      throw toApiError(err);
-    }
+    return this.mapped(() => this.handle(userId).executeUpdate(terminateUpdate));
   }
 
   /** Any user traffic keeps the VM from being suspended as idle. Best effort: no VM, nothing to touch. */
