@@ -5,13 +5,18 @@
  *   - the container, hardened: non-root, no capabilities, no-new-privileges, read-only root with a /tmp
  *     tmpfs, memory/CPU/pids limits, the deployment's network mode, never the Docker socket;
  *   - a named volume mounted as the VM user's home (credentials, clones, the agent's SQLite);
- *   - a host run dir bind-mounted at /run/ff-agent holding the per-VM secret and the agent's socket.
+ *   - a host run dir bind-mounted read-write at /run/ff-agent, where the agent creates its socket;
+ *   - a host secret dir bind-mounted read-only at /run/ff-agent-secret, holding the per-VM secret.
+ *
+ * Everything in the run dir belongs to the VM's user, who may plant anything there. The host therefore
+ * keeps the secret elsewhere, only creates, chowns and removes the run dir itself (whose parent only the
+ * host can write), and never resolves a path inside it (see platform/vm-agent.ts for the socket).
  *
  * Every activity is safe to retry: creating a name that exists adopts it, starting a running container or
  * stopping a stopped one succeeds, removing what is gone succeeds.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, link, mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { AgentHealth } from '@factory-factory/core/protocol';
 import { Context } from '@temporalio/activity';
@@ -20,10 +25,14 @@ import type Docker from 'dockerode';
 import type { Config } from '../../platform/config.js';
 import {
   connectVmAgent,
+  readVmAgentSecret,
+  VM_AGENT_SECRET_NAME,
   VM_AGENT_SOCKET_NAME,
   VM_RUN_DIR_IN_CONTAINER,
-  vmAgentSecretPath,
+  VM_SECRET_DIR_IN_CONTAINER,
+  vmAgentEndpoint,
   vmAgentSocketPath,
+  vmSecretDir,
 } from '../../platform/vm-agent.js';
 import { dockerStatusCode } from './containers.js';
 import { LABEL_CONTAINER_NAME, LABEL_MANAGED, LABEL_RUN_DIR, LABEL_VOLUME, managedLabels } from './labels.js';
@@ -142,6 +151,9 @@ function dockerTime(value: string | undefined): string | null {
 export function createVmContainerActivities(deps: VmContainerDeps) {
   const { docker, vm } = deps;
   const runDirRoot = resolve(vm.runDirRoot);
+  const secretRoot = resolve(vm.secretRoot);
+  /** The host's own uid: it owns every secret (root, or the uid the worker runs as). */
+  const hostUid = process.getuid?.() ?? 0;
   let initAvailable: Promise<boolean> | undefined;
 
   /** An init (docker-init) as PID 1 reaps orphans of terminals and CLIs; use it when the engine has one. */
@@ -180,9 +192,9 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     return path;
   }
 
-  async function chownToVmUser(path: string): Promise<void> {
+  async function chownTo(path: string, uid: number, gid: number): Promise<void> {
     try {
-      await chown(path, VM_UID, VM_GID);
+      await chown(path, uid, gid);
     } catch (err) {
       if (errnoCode(err) === 'EPERM')
         throw ApplicationFailure.nonRetryable(
@@ -193,28 +205,47 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     }
   }
 
+  /** A directory made (or found) at `path`; a symlink or a file there is refused, never followed. */
+  async function realDirectory(path: string, mode: number): Promise<void> {
+    await mkdir(path, { mode }).catch((err: unknown) => {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    });
+    const stat = await lstat(path);
+    if (!stat.isDirectory() || stat.isSymbolicLink())
+      throw ApplicationFailure.nonRetryable(`${path} is not a directory`, VmFailureType.runDirUnusable);
+  }
+
   /**
-   * The run dir (0700) and its secret (0600), both owned by the VM's user. An existing secret is kept, so
-   * a retried create or a restart does not change it under a running agent; a new one appears atomically
-   * (written aside, then linked into place), so nobody ever reads half a secret.
+   * The run dir (0700, the VM user's: the agent creates its socket there) and the secret dir (0750, the
+   * host's with the VM's group; the secret 0440): the VM reads its secret through a read-only mount and
+   * can neither change it nor put anything in its place. Both parents are the host's alone, so neither
+   * directory can be swapped for a link. An existing secret is kept, so a retried create or a restart does
+   * not change it under a running agent; a new one appears atomically (written aside, then linked into
+   * place), so nobody ever reads half a secret.
    */
-  async function prepareRunDir(runDir: string): Promise<void> {
+  async function prepareVmDirs(runDir: string): Promise<void> {
     await mkdir(runDirRoot, { recursive: true, mode: 0o711 });
-    await mkdir(runDir, { recursive: true, mode: 0o700 });
-    await chownToVmUser(runDir);
+    await realDirectory(runDir, 0o700);
+    await chownTo(runDir, VM_UID, VM_GID);
     await chmod(runDir, 0o700);
-    const secretPath = vmAgentSecretPath(runDir);
-    const existing = await readFile(secretPath, 'utf8').catch(() => null);
-    if (existing !== null && existing.trim().length >= 32) {
-      await chownToVmUser(secretPath);
-      await chmod(secretPath, 0o600);
-      return;
-    }
-    const aside = join(runDir, `.secret-${randomBytes(6).toString('hex')}`);
+
+    await mkdir(secretRoot, { recursive: true, mode: 0o700 });
+    await chmod(secretRoot, 0o700);
+    const secretDir = vmSecretDir(secretRoot, runDir);
+    await realDirectory(secretDir, 0o750);
+    await chownTo(secretDir, hostUid, VM_GID);
+    await chmod(secretDir, 0o750);
+    const secretPath = join(secretDir, VM_AGENT_SECRET_NAME);
+    const existing = await readVmAgentSecret(secretPath).then(
+      () => true,
+      (err: unknown) => (errnoCode(err) === 'ENOENT' ? false : null),
+    );
+    if (existing === true) return;
+    const aside = join(secretDir, `.secret-${randomBytes(6).toString('hex')}`);
     try {
-      await writeFile(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-      await chownToVmUser(aside);
-      if (existing === null) {
+      await writeFile(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o440, flag: 'wx' });
+      await chownTo(aside, hostUid, VM_GID);
+      if (existing === false) {
         await link(aside, secretPath).catch((err: unknown) => {
           if (errnoCode(err) !== 'EEXIST') throw err; // a concurrent attempt won; keep its secret
         });
@@ -248,8 +279,12 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     return { containerName: info.Name.replace(/^\//, ''), containerId: info.Id, volumeName, runDir };
   }
 
-  /** An existing container of that name becomes the result of create, if it is one of our VMs. */
-  async function adopt(containerName: string): Promise<VmContainerRef | null> {
+  /**
+   * An existing container of that name becomes the result of create, if it is one of our VMs. One made
+   * before the secret moved out of the run dir cannot talk to the current agent protocol: it is removed
+   * (its home volume stays) and its volume is handed back, so create makes a current one on the same data.
+   */
+  async function adopt(containerName: string): Promise<VmContainerRef | { retiredVolume: string } | null> {
     const info = await inspectById(containerName);
     // Docker also matches ID prefixes; only a container with exactly this name counts.
     if (!info || info.Name !== `/${containerName}`) return null;
@@ -259,11 +294,21 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
         VmFailureType.nameConflict,
       );
     const ref = refOf(info);
-    await prepareRunDir(ownedRunDir(ref.runDir));
+    if (!hasCurrentLayout(info)) {
+      await docker.getContainer(info.Id).remove({ force: true });
+      return { retiredVolume: ref.volumeName };
+    }
+    await prepareVmDirs(ownedRunDir(ref.runDir));
     return ref;
   }
 
+  /** Made before the secret moved out of the run dir: it cannot run the current agent's handshake. */
+  function hasCurrentLayout(info: Docker.ContainerInspectInfo): boolean {
+    return info.Mounts.some((m) => m.Destination === VM_SECRET_DIR_IN_CONTAINER);
+  }
+
   function mountsFor(runDir: string, volumeName: string): Docker.MountSettings[] {
+    const secretDir = vmSecretDir(secretRoot, runDir);
     const extra = vm.extraMounts.map((m): Docker.MountSettings => {
       if (exposesDockerSocket(m.hostPath))
         throw invalid(`refusing to mount ${m.hostPath} into a VM: it exposes the Docker socket`);
@@ -271,6 +316,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     });
     return [
       { Type: 'bind', Source: runDir, Target: VM_RUN_DIR_IN_CONTAINER, ReadOnly: false },
+      { Type: 'bind', Source: secretDir, Target: VM_SECRET_DIR_IN_CONTAINER, ReadOnly: true },
       { Type: 'volume', Source: volumeName, Target: VM_HOME, ReadOnly: false },
       ...extra,
     ];
@@ -279,7 +325,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   function envFor(): string[] {
     const env = [
       `FF_AGENT_SOCKET=${vmAgentSocketPath(VM_RUN_DIR_IN_CONTAINER)}`,
-      `FF_AGENT_SECRET_FILE=${vmAgentSecretPath(VM_RUN_DIR_IN_CONTAINER)}`,
+      `FF_AGENT_SECRET_FILE=${VM_SECRET_DIR_IN_CONTAINER}/${VM_AGENT_SECRET_NAME}`,
       `HOME=${VM_HOME}`,
     ];
     for (const [name, value] of Object.entries(vm.extraEnv)) {
@@ -293,16 +339,16 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   async function createVmContainer(input: CreateVmContainerInput): Promise<VmContainerRef> {
     checkName(input.containerName);
     const adopted = await adopt(input.containerName);
-    if (adopted) return adopted;
+    if (adopted && 'containerId' in adopted) return adopted;
 
     const runDir = runDirFor(input.containerName);
-    const volumeName = input.volumeName ?? vmVolumeName(input.containerName);
+    const volumeName = input.volumeName ?? adopted?.retiredVolume ?? vmVolumeName(input.containerName);
     checkName(volumeName);
     const labels = {
       ...deps.labels,
       ...managedLabels({ owner: input.owner, role: input.role, userId: input.userId }),
     };
-    await prepareRunDir(runDir);
+    await prepareVmDirs(runDir);
     // Creating a volume that exists returns it: a retry after a crash here is harmless.
     await docker.createVolume({
       Name: volumeName,
@@ -343,7 +389,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
       if (status === 409) {
         // Created by a concurrent attempt of this same activity: adopt it.
         const raced = await adopt(input.containerName);
-        if (raced) return raced;
+        if (raced && 'containerId' in raced) return raced;
       }
       if (status === 404 && /no such image/i.test(errorMessage(err)))
         throw ApplicationFailure.nonRetryable(
@@ -362,8 +408,8 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   }
 
   async function startVmContainer(ref: VmContainerRef): Promise<void> {
-    // The bind mount needs the run dir; recreate it (same secret if it survived) if the host lost it.
-    await prepareRunDir(ownedRunDir(ref.runDir));
+    // The bind mounts need both dirs; recreate them (same secret if it survived) if the host lost them.
+    await prepareVmDirs(ownedRunDir(ref.runDir));
     try {
       await docker.getContainer(ref.containerId).start();
     } catch (err) {
@@ -399,7 +445,9 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     } catch (err) {
       if (dockerStatusCode(err) !== 404) throw err;
     }
+    // rm does not follow symlinks: whatever the VM planted in its run dir goes, and nothing it points at.
     await rm(runDir, { recursive: true, force: true });
+    await rm(vmSecretDir(secretRoot, runDir), { recursive: true, force: true });
   }
 
   async function inspectVmContainer(ref: VmContainerRef): Promise<VmContainerStatus> {
@@ -452,11 +500,14 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
 
   /** One health.ping over the socket; the error text when it fails (never the secret). */
   async function tryHealth(
-    runDir: string,
+    ref: VmContainerRef,
     timeouts: { connectTimeoutMs: number; requestTimeoutMs: number },
   ): Promise<{ ok: true; health: AgentHealth } | { ok: false; error: string }> {
     try {
-      const client = await connectVmAgent(runDir, { clientName: 'ffc-worker', ...timeouts });
+      const client = await connectVmAgent(vmAgentEndpoint(ref, secretRoot), {
+        clientName: 'ffc-worker',
+        ...timeouts,
+      });
       try {
         return { ok: true, health: await client.health() };
       } finally {
@@ -485,7 +536,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     for (let attempt = 1; ; attempt++) {
       heartbeat({ attempt });
       const remaining = Math.max(deadline - Date.now(), 250);
-      const result = await tryHealth(ref.runDir, {
+      const result = await tryHealth(ref, {
         connectTimeoutMs: Math.min(2_000, remaining),
         requestTimeoutMs: Math.min(10_000, remaining),
       });
@@ -516,7 +567,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   }
 
   async function pingVmAgent(ref: VmContainerRef): Promise<AgentHealth | null> {
-    const result = await tryHealth(ref.runDir, { connectTimeoutMs: 2_000, requestTimeoutMs: 10_000 });
+    const result = await tryHealth(ref, { connectTimeoutMs: 2_000, requestTimeoutMs: 10_000 });
     return result.ok ? result.health : null;
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentClient, AgentClientError } from '@factory-factory/core/agent-client';
 import { AGENT_PROTOCOL_VERSION } from '@factory-factory/core/protocol';
 import type { Client } from '@temporalio/client';
@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import { createVmContainerActivities, VmFailureType, vmVolumeName } from '../../activities/vm/lifecycle.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Config } from '../../platform/config.js';
-import { connectVmAgent, vmAgentSecretPath, vmAgentSocketPath } from '../../platform/vm-agent.js';
+import { connectVmAgent, vmAgentEndpoint, vmAgentSocketPath } from '../../platform/vm-agent.js';
 import { ensureVmImage } from '../../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../support/services.js';
 import { runInTerminal } from '../support/vm-terminal.js';
@@ -33,6 +33,8 @@ describe('VM container activities (real Docker, real agent)', () => {
   let activities: ReturnType<typeof createVmContainerActivities>;
   /** A workflow that stays RUNNING (its queue has no worker): a live owner, so no reconciler reaps ours. */
   const owner = `test-vm-lifecycle-owner-${suffix}`;
+  const endpointOf = (ref: VmContainerRef) => vmAgentEndpoint(ref, vm.secretRoot);
+  const secretOf = (ref: VmContainerRef) => endpointOf(ref).secretFile;
 
   before(async function () {
     this.timeout(20 * 60_000);
@@ -49,6 +51,7 @@ describe('VM container activities (real Docker, real agent)', () => {
       nanoCpus: 500_000_000,
       pidsLimit: 256,
       runDirRoot,
+      secretRoot: mkdtempSync(join(tmpdir(), 'ffc-vm-secrets-test-')),
       extraEnv: { FFC_TEST_MARKER: marker },
       extraMounts: [],
     };
@@ -68,6 +71,7 @@ describe('VM container activities (real Docker, real agent)', () => {
         .remove()
         .catch(() => undefined);
     if (runDirRoot) rmSync(runDirRoot, { recursive: true, force: true });
+    if (vm?.secretRoot) rmSync(vm.secretRoot, { recursive: true, force: true });
     await temporal?.workflow
       .getHandle(owner)
       .terminate('test over')
@@ -101,7 +105,7 @@ describe('VM container activities (real Docker, real agent)', () => {
   describe('one VM through its life', () => {
     let ref: VmContainerRef;
 
-    it('creates the container, its home volume and a run dir holding the secret', async () => {
+    it('creates the container, its home volume, a run dir and a host-only secret dir', async () => {
       ref = await create(name('main'));
       assert.equal(ref.containerName, name('main'));
       assert.equal(ref.volumeName, vmVolumeName(name('main')));
@@ -110,10 +114,18 @@ describe('VM container activities (real Docker, real agent)', () => {
       const dir = statSync(ref.runDir);
       assert.equal(dir.mode & 0o777, 0o700);
       assert.deepEqual([dir.uid, dir.gid], [1000, 1000]);
-      const secretFile = statSync(vmAgentSecretPath(ref.runDir));
-      assert.equal(secretFile.mode & 0o777, 0o600);
-      assert.deepEqual([secretFile.uid, secretFile.gid], [1000, 1000]);
-      assert.match(readFileSync(vmAgentSecretPath(ref.runDir), 'utf8').trim(), /^[0-9a-f]{64}$/);
+      // The secret is the host's (the VM's group may read it through a read-only mount), never in the run dir.
+      const secretDir = statSync(dirname(secretOf(ref)));
+      assert.equal(secretDir.mode & 0o777, 0o750);
+      assert.deepEqual([secretDir.uid, secretDir.gid], [0, 1000]);
+      const secretFile = statSync(secretOf(ref));
+      assert.equal(secretFile.mode & 0o777, 0o440);
+      assert.deepEqual([secretFile.uid, secretFile.gid], [0, 1000]);
+      assert.match(readFileSync(secretOf(ref), 'utf8').trim(), /^[0-9a-f]{64}$/);
+      assert.deepEqual(
+        readdirSync(ref.runDir).filter((f) => f !== 'agent.sock'),
+        [],
+      );
 
       const volume = await docker.getVolume(ref.volumeName).inspect();
       assert.equal(volume.Labels['ffc.managed'], 'true');
@@ -168,7 +180,13 @@ describe('VM container activities (real Docker, real agent)', () => {
       assert.ok(host.Tmpfs && '/tmp' in host.Tmpfs);
       const mounts = info.Mounts.map((m) => `${m.Source}:${m.Destination}`);
       assert.ok(!mounts.some((m) => m.includes('docker.sock')), `no Docker socket in ${mounts.join(', ')}`);
-      assert.deepEqual(info.Mounts.map((m) => m.Destination).sort(), ['/home/ff', '/run/ff-agent']);
+      assert.deepEqual(info.Mounts.map((m) => m.Destination).sort(), [
+        '/home/ff',
+        '/run/ff-agent',
+        '/run/ff-agent-secret',
+      ]);
+      const secretMount = info.Mounts.find((m) => m.Destination === '/run/ff-agent-secret');
+      assert.equal(secretMount?.RW, false, 'the secret is mounted read-only');
 
       const probe = await execIn(docker, ref.containerId, [
         'sh',
@@ -180,6 +198,9 @@ describe('VM container activities (real Docker, real agent)', () => {
           'echo home > "$HOME/probe" && cat "$HOME/probe"',
           'echo tmp > /tmp/probe && cat /tmp/probe',
           'test -e /var/run/docker.sock || test -e /run/docker.sock && echo docker-socket || echo no-docker-socket',
+          'test -r /run/ff-agent-secret/secret && echo secret-readable',
+          '{ echo x > /run/ff-agent-secret/secret; } 2>/dev/null && echo secret-writable || echo secret-read-only',
+          'mv /run/ff-agent-secret/secret /tmp/s 2>/dev/null && echo secret-movable || echo secret-fixed',
         ].join('; '),
       ]);
       assert.equal(probe.exitCode, 0, probe.stderr);
@@ -192,11 +213,14 @@ describe('VM container activities (real Docker, real agent)', () => {
         'home',
         'tmp',
         'no-docker-socket',
+        'secret-readable',
+        'secret-read-only',
+        'secret-fixed',
       ]);
     });
 
     it('gives terminals (like claude and gh) VM_EXTRA_ENV under its own names, and no agent settings', async () => {
-      const agent = await connectVmAgent(ref.runDir, { clientName: 'test' });
+      const agent = await connectVmAgent(endpointOf(ref), { clientName: 'test' });
       try {
         const output = await runInTerminal(
           agent,
@@ -211,7 +235,7 @@ describe('VM container activities (real Docker, real agent)', () => {
     });
 
     it('suspends (stopped, volume kept), and a file written in HOME through a terminal survives resume', async () => {
-      const agent = await connectVmAgent(ref.runDir);
+      const agent = await connectVmAgent(endpointOf(ref));
       try {
         await runInTerminal(agent, `echo kept-${suffix} > ~/kept.txt && echo written-$((6*7))`, /written-42/);
       } finally {
@@ -226,10 +250,10 @@ describe('VM container activities (real Docker, real agent)', () => {
       assert.ok(await docker.getVolume(ref.volumeName).inspect(), 'volume kept');
       assert.equal(await activities.pingVmAgent(ref), null);
 
-      const secretBefore = readFileSync(vmAgentSecretPath(ref.runDir), 'utf8');
+      const secretBefore = readFileSync(secretOf(ref), 'utf8');
       await activities.startVmContainer(ref);
       await inActivity(() => activities.waitForVmAgent(ref, { timeoutMs: 60_000 }));
-      assert.equal(readFileSync(vmAgentSecretPath(ref.runDir), 'utf8'), secretBefore, 'same secret');
+      assert.equal(readFileSync(secretOf(ref), 'utf8'), secretBefore, 'same secret');
       const read = await execIn(docker, ref.containerId, ['cat', '/home/ff/kept.txt']);
       assert.equal(read.stdout.trim(), `kept-${suffix}`);
     });
@@ -282,10 +306,10 @@ describe('VM container activities (real Docker, real agent)', () => {
 
   it('adopts an existing container on a second create: one container, same volume, same secret', async () => {
     const first = await create(name('adopt'));
-    const secret = readFileSync(vmAgentSecretPath(first.runDir), 'utf8');
+    const secret = readFileSync(secretOf(first), 'utf8');
     const second = await create(name('adopt'));
     assert.deepEqual(second, first);
-    assert.equal(readFileSync(vmAgentSecretPath(first.runDir), 'utf8'), secret);
+    assert.equal(readFileSync(secretOf(first), 'utf8'), secret);
     const named = await docker.listContainers({ all: true, filters: { name: [name('adopt')] } });
     assert.equal(named.length, 1);
 
@@ -338,12 +362,13 @@ describe('VM container activities (real Docker, real agent)', () => {
     await activities.startVmContainer(ref);
     // A run dir with a secret but no agent behind it stands for an agent that hangs at start.
     const elsewhere = mkdtempSync(join(runDirRoot, 'silent-'));
-    writeFileSync(join(elsewhere, 'secret'), 'y'.repeat(64));
+    mkdirSync(dirname(vmAgentEndpoint({ runDir: elsewhere }, vm.secretRoot).secretFile));
+    writeFileSync(vmAgentEndpoint({ runDir: elsewhere }, vm.secretRoot).secretFile, 'y'.repeat(64));
     const { heartbeats } = await inActivity(async () => {
       await rejectsWith(
         activities.waitForVmAgent({ ...ref, runDir: elsewhere }, { timeoutMs: 1_500 }),
         VmFailureType.agentUnreachable,
-        /did not answer within 1500 ms .*cannot reach the agent/,
+        /did not answer within 1500 ms .*not listening/,
       );
     });
     assert.ok(heartbeats > 1);

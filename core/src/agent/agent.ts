@@ -85,6 +85,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       workspaces,
       sessions,
       terminals,
+      connections: (): number => server.connectionCount,
       credentials: createCredentialProbe({
         home: config.homeDir,
         ghBin: config.ghBin,

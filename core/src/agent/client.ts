@@ -13,7 +13,9 @@ import {
   AgentServerFrame,
   type AgentSessionInfo,
   CappedLineSplitter,
+  encodeNdjsonLine,
   MAX_AGENT_FRAME_BYTES,
+  MAX_AGENT_HANDSHAKE_FRAME_BYTES,
   NdjsonWriter,
   type PortableWorkspaceState,
   type PortableWorkspaceStateInput,
@@ -25,6 +27,7 @@ import {
   type Workspace,
   type WorkspaceLocation,
 } from '../protocol/index.js';
+import { handshakeProof, newNonce, proofMatches } from './handshake.js';
 
 /**
  * Typed client of the agent protocol, for the cloud side (api relay, Temporal activities) and tests.
@@ -50,6 +53,10 @@ export class AgentClientError extends Error {
 
 export interface AgentClientOptions {
   socketPath: string;
+  /**
+   * The per-VM secret. It never crosses the socket: the agent must prove it knows it before this client
+   * sends anything but a nonce, and then the client proves it too (core/src/agent/handshake.ts).
+   */
   secret: string;
   /** Names the caller in the agent's log. */
   clientName?: string;
@@ -215,14 +222,22 @@ export class AgentClient {
     socket.on('error', () => undefined);
   }
 
-  /** Connects and authenticates; rejects with `unauthorized` on a wrong secret. */
+  /**
+   * Connects and runs the mutual handshake. Rejects with `unauthorized` when the peer is not an agent that
+   * knows this secret (another VM's agent, a listener planted on the path) or refuses ours, before any
+   * request is sent; with `unavailable` when nothing listens; with `timeout`.
+   */
   static connect(options: AgentClientOptions): Promise<AgentClient> {
     const timeoutMs = options.connectTimeoutMs ?? 5000;
+    const clientNonce = newNonce();
     return new Promise((resolve, reject) => {
       const socket = connect(options.socketPath);
-      const splitter = new CappedLineSplitter(MAX_AGENT_FRAME_BYTES);
+      // Until the agent has proved itself, what it sends is read with the small handshake budget.
+      const splitter = new CappedLineSplitter(MAX_AGENT_HANDSHAKE_FRAME_BYTES);
+      let agentNonce: string | null = null;
       let settled = false;
-      const fail = (error: AgentClientError) => {
+      /** Settles with `error` (once); returns undefined so handlers can `return fail(…)`. */
+      const fail = (error: AgentClientError): undefined => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -230,51 +245,67 @@ export class AgentClient {
         reject(error);
       };
       const timer = setTimeout(
-        () => fail(new AgentClientError('timeout', `no answer from the agent at ${options.socketPath}`)),
+        () => fail(new AgentClientError('timeout', 'no answer from the agent in time')),
         timeoutMs,
       );
-      socket.once('error', (error) =>
+      socket.once('error', (error: NodeJS.ErrnoException) =>
         fail(
-          new AgentClientError(
-            'unavailable',
-            `cannot reach the agent at ${options.socketPath}: ${error.message}`,
-          ),
+          new AgentClientError('unavailable', `cannot reach the agent (${error.code ?? 'connection error'})`),
         ),
       );
       socket.once('close', () =>
         fail(new AgentClientError('disconnected', 'the agent closed the connection')),
       );
-      const onData = (chunk: Buffer) => {
-        for (const item of splitter.push(chunk)) {
-          if (item.kind !== 'line') continue;
-          const frame = safeParseJson(AgentServerFrame, item.text, MAX_AGENT_FRAME_BYTES);
-          if (!frame.ok) return fail(new AgentClientError('bad_request', frame.error.message));
-          if (frame.value.type === 'hello_error') {
-            return fail(new AgentClientError(frame.value.error.code, frame.value.error.message));
-          }
-          if (frame.value.type !== 'hello_ok') {
-            return fail(new AgentClientError('bad_request', `expected hello_ok, got ${frame.value.type}`));
-          }
-          settled = true;
-          clearTimeout(timer);
-          socket.off('data', onData);
-          socket.removeAllListeners('error');
-          socket.removeAllListeners('close');
-          resolve(
-            new AgentClient(socket, frame.value.agentVersion, options.requestTimeoutMs ?? 30_000, splitter),
+      const onFrame = (text: string): undefined => {
+        const frame = safeParseJson(AgentServerFrame, text, MAX_AGENT_HANDSHAKE_FRAME_BYTES);
+        if (!frame.ok)
+          return fail(new AgentClientError('unauthorized', 'the peer does not speak the agent handshake'));
+        const value = frame.value;
+        if (value.type === 'hello_error')
+          return fail(new AgentClientError(value.error.code, value.error.message));
+        if (agentNonce === null) {
+          if (value.type !== 'challenge')
+            return fail(new AgentClientError('unauthorized', `expected a challenge, got ${value.type}`));
+          if (!proofMatches(value.agentProof, options.secret, 'agent', clientNonce, value.agentNonce))
+            return fail(
+              new AgentClientError('unauthorized', 'the peer on this socket is not the agent of this VM'),
+            );
+          agentNonce = value.agentNonce;
+          socket.write(
+            encodeNdjsonLine({
+              type: 'auth',
+              clientProof: handshakeProof(options.secret, 'client', clientNonce, agentNonce),
+            }),
           );
           return;
+        }
+        if (value.type !== 'hello_ok')
+          return fail(new AgentClientError('unauthorized', `expected hello_ok, got ${value.type}`));
+        settled = true;
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('close');
+        splitter.setMaxLineBytes(MAX_AGENT_FRAME_BYTES);
+        resolve(new AgentClient(socket, value.agentVersion, options.requestTimeoutMs ?? 30_000, splitter));
+      };
+      const onData = (chunk: Buffer): undefined => {
+        for (const item of splitter.push(chunk)) {
+          if (settled) return;
+          if (item.kind !== 'line')
+            return fail(new AgentClientError('unauthorized', 'the peer sent an oversize handshake frame'));
+          onFrame(item.text);
         }
       };
       socket.on('data', onData);
       socket.once('connect', () => {
         socket.write(
-          `${JSON.stringify({
+          encodeNdjsonLine({
             type: 'hello',
             protocolVersion: AGENT_PROTOCOL_VERSION,
-            secret: options.secret,
+            clientNonce,
             ...(options.clientName ? { client: options.clientName } : {}),
-          })}\n`,
+          }),
         );
       });
     });

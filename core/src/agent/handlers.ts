@@ -18,6 +18,8 @@ export interface HandlerDependencies {
   workspaces: AgentWorkspaceBridge;
   sessions: SessionRegistry;
   terminals: TerminalManager;
+  /** Authenticated connections to the agent right now (health reports it, so leaks are visible). */
+  connections: () => number;
   credentials: () => Promise<CredentialStatus>;
   /** Environment and home directory for terminal shells. */
   terminalEnv: Readonly<Record<string, string>>;
@@ -67,6 +69,7 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
       liveSessions: sessions.liveCount,
       sessions: sessions.size,
       terminals: terminals.liveCount,
+      connections: deps.connections(),
       credentials: await deps.credentials(),
     }),
 

@@ -13,12 +13,12 @@ export { CoreWorkspaces, type CoreWorkspacesOptions, createCoreWorkspaces } from
 export { type CredentialStatus, createCredentialProbe } from './credentials.js';
 export { AgentRequestError, toAgentError } from './errors.js';
 export { createAgentHandlers, type HandlerDependencies } from './handlers.js';
+export { handshakeProof, newNonce, proofMatches } from './handshake.js';
 export {
   type AgentHandlers,
   AgentServer,
   type AgentServerOptions,
   type RequestContext,
-  secretMatches,
 } from './server.js';
 export { type ClaudeLaunchSettings, type CreateSessionInput, SessionRegistry } from './sessions.js';
 export { AgentStore, type StoredSession } from './store.js';

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
   AGENT_PROTOCOL_VERSION,
+  AgentAuthFrame,
   type AgentError,
   AgentHelloFrame,
   type AgentMethod,
@@ -15,10 +15,12 @@ import {
   encodeNdjsonLine,
   isAgentMethod,
   MAX_AGENT_FRAME_BYTES,
+  MAX_AGENT_HANDSHAKE_FRAME_BYTES,
   NdjsonWriter,
   safeParseJson,
 } from '../protocol/index.js';
 import { AgentRequestError, toAgentError } from './errors.js';
+import { handshakeProof, newNonce, proofMatches } from './handshake.js';
 
 /** What a subscription handler returns: the response payload and how to stop the feed. */
 export interface SubscriptionStart<R> {
@@ -49,23 +51,15 @@ export interface AgentServerOptions {
   socketPath: string;
   /** 0o600 or 0o660: only the host's agent proxy (same uid or group) may connect. */
   socketMode: number;
+  /** The per-VM secret: both sides prove they know it (core/src/agent/handshake.ts); it is never sent. */
   secret: string;
   agentVersion: string;
   handlers: AgentHandlers;
   logger: Logger;
-  /** A connection must say hello within this long. */
+  /** A connection must finish the handshake within this long. */
   helloTimeoutMs?: number;
   /** A subscriber whose unsent output passes this is cut off (it resubscribes for a fresh snapshot). */
   maxSubscriberBacklogBytes?: number;
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/** Constant-time: comparing equal-length digests leaks neither the secret's content nor its length. */
-export function secretMatches(presented: string, expectedDigest: Buffer): boolean {
-  return timingSafeEqual(digest(presented), expectedDigest);
 }
 
 /** JSON of an event, shared by every subscriber of it (one stringify per event, not per subscriber). */
@@ -87,33 +81,42 @@ interface Subscription {
 
 let nextConnectionId = 1;
 
+/** Where a connection is in the handshake; only `authenticated` ones reach the handlers. */
+type HandshakeState =
+  | { step: 'hello' }
+  | { step: 'auth'; clientNonce: string; agentNonce: string }
+  | { step: 'authenticated' };
+
 /** One client connection: hello, then requests, responses and subscription events as NDJSON. */
 class AgentConnection {
   readonly id = nextConnectionId++;
-  private readonly splitter = new CappedLineSplitter(MAX_AGENT_FRAME_BYTES);
+  /** Small until the peer has authenticated: an unproven peer cannot make the agent buffer much. */
+  private readonly splitter = new CappedLineSplitter(MAX_AGENT_HANDSHAKE_FRAME_BYTES);
   private readonly writer: NdjsonWriter;
   private readonly subscriptions = new Map<string, Subscription>();
-  private authenticated = false;
+  private handshake: HandshakeState = { step: 'hello' };
   private closed = false;
   private readonly helloTimer: NodeJS.Timeout;
   private readonly logger: Logger;
 
   constructor(
     private readonly socket: Socket,
-    private readonly server: AgentServerOptions & { secretDigest: Buffer },
+    private readonly server: AgentServerOptions,
     private readonly onClosed: (connection: AgentConnection) => void,
   ) {
     this.logger = server.logger.child({ connectionId: this.id });
     this.writer = new NdjsonWriter(socket);
     this.helloTimer = setTimeout(
-      () => this.refuse({ code: 'unauthorized', message: 'no hello received in time' }),
+      () => this.refuse({ code: 'unauthorized', message: 'the handshake did not finish in time' }),
       server.helloTimeoutMs ?? 5000,
     );
     socket.on('data', (chunk: Buffer) => {
       for (const item of this.splitter.push(chunk)) {
         if (this.closed) return;
         if (item.kind === 'oversize') {
-          this.refuse({ code: 'bad_request', message: `frame over ${MAX_AGENT_FRAME_BYTES} bytes` });
+          const cap =
+            this.handshake.step === 'authenticated' ? MAX_AGENT_FRAME_BYTES : MAX_AGENT_HANDSHAKE_FRAME_BYTES;
+          this.refuse({ code: 'bad_request', message: `frame over ${cap} bytes` });
           return;
         }
         this.onFrame(item.text);
@@ -124,32 +127,8 @@ class AgentConnection {
   }
 
   private onFrame(text: string): void {
-    if (!this.authenticated) {
-      const hello = safeParseJson(AgentHelloFrame, text);
-      if (!hello.ok) {
-        this.refuse({ code: 'unauthorized', message: 'the first frame must be a hello with the secret' });
-        return;
-      }
-      if (!secretMatches(hello.value.secret, this.server.secretDigest)) {
-        this.logger.warn('refused a connection with a wrong secret');
-        this.refuse({ code: 'unauthorized', message: 'wrong secret' });
-        return;
-      }
-      if (hello.value.protocolVersion !== AGENT_PROTOCOL_VERSION) {
-        this.refuse({
-          code: 'unsupported_protocol',
-          message: `agent speaks protocol ${AGENT_PROTOCOL_VERSION}, client asked for ${hello.value.protocolVersion}`,
-        });
-        return;
-      }
-      clearTimeout(this.helloTimer);
-      this.authenticated = true;
-      this.logger.debug({ client: hello.value.client }, 'client authenticated');
-      this.send({
-        type: 'hello_ok',
-        protocolVersion: AGENT_PROTOCOL_VERSION,
-        agentVersion: this.server.agentVersion,
-      });
+    if (this.handshake.step !== 'authenticated') {
+      this.onHandshakeFrame(text, this.handshake);
       return;
     }
     const request = safeParseJson(AgentRequestFrame, text, Number.POSITIVE_INFINITY);
@@ -159,6 +138,55 @@ class AgentConnection {
       return;
     }
     void this.handle(request.value.id, request.value.method, request.value.params);
+  }
+
+  private onHandshakeFrame(text: string, state: Exclude<HandshakeState, { step: 'authenticated' }>): void {
+    if (state.step === 'hello') {
+      const hello = safeParseJson(AgentHelloFrame, text);
+      if (!hello.ok) {
+        this.refuse({ code: 'unauthorized', message: 'the first frame must be a hello with a client nonce' });
+        return;
+      }
+      if (hello.value.protocolVersion !== AGENT_PROTOCOL_VERSION) {
+        this.refuse({
+          code: 'unsupported_protocol',
+          message: `agent speaks protocol ${AGENT_PROTOCOL_VERSION}, client asked for ${hello.value.protocolVersion}`,
+        });
+        return;
+      }
+      const { clientNonce } = hello.value;
+      const agentNonce = newNonce();
+      this.handshake = { step: 'auth', clientNonce, agentNonce };
+      this.logger.debug({ client: hello.value.client }, 'hello; challenging the client');
+      this.send({
+        type: 'challenge',
+        agentNonce,
+        agentProof: handshakeProof(this.server.secret, 'agent', clientNonce, agentNonce),
+      });
+      return;
+    }
+    const auth = safeParseJson(AgentAuthFrame, text);
+    if (
+      !auth.ok ||
+      !proofMatches(auth.value.clientProof, this.server.secret, 'client', state.clientNonce, state.agentNonce)
+    ) {
+      this.logger.warn('refused a connection that could not prove it knows this VM secret');
+      this.refuse({ code: 'unauthorized', message: 'the client did not prove it knows this VM secret' });
+      return;
+    }
+    clearTimeout(this.helloTimer);
+    this.handshake = { step: 'authenticated' };
+    this.splitter.setMaxLineBytes(MAX_AGENT_FRAME_BYTES);
+    this.logger.debug('client authenticated');
+    this.send({
+      type: 'hello_ok',
+      protocolVersion: AGENT_PROTOCOL_VERSION,
+      agentVersion: this.server.agentVersion,
+    });
+  }
+
+  get isAuthenticated(): boolean {
+    return this.handshake.step === 'authenticated';
   }
 
   private async handle(id: string, method: string, rawParams: unknown): Promise<void> {
@@ -301,14 +329,13 @@ class AgentConnection {
 export class AgentServer {
   private server: Server | null = null;
   private readonly connections = new Set<AgentConnection>();
-  private readonly options: AgentServerOptions & { secretDigest: Buffer };
+  constructor(private readonly options: AgentServerOptions) {}
 
-  constructor(options: AgentServerOptions) {
-    this.options = { ...options, secretDigest: digest(options.secret) };
-  }
-
+  /** Authenticated connections only: a peer still in the handshake is not a client yet. */
   get connectionCount(): number {
-    return this.connections.size;
+    let count = 0;
+    for (const connection of this.connections) if (connection.isAuthenticated) count++;
+    return count;
   }
 
   async listen(): Promise<void> {
@@ -319,10 +346,17 @@ export class AgentServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
+      // The socket file is created by bind() inside listen(); a restrictive umask for that one call means
+      // it never exists with a wider mode, not even for a moment before the chmod below.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(this.options.socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
     await chmod(this.options.socketPath, this.options.socketMode);
     this.server = server;
@@ -336,13 +370,11 @@ export class AgentServer {
   }
 }
 
-/** A socket file left by a previous agent (crash, container restart) would make listen() fail. */
+/**
+ * Whatever is at the socket path goes: a socket left by a previous agent (crash, restart), or anything the
+ * VM's user put there (a symlink, a directory, a FIFO). The path is inside this VM, so this only ever
+ * touches the user's own files, and the agent comes back however the path was tampered with.
+ */
 async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const stat = await lstat(path);
-    if (!stat.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-    await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+  await rm(path, { recursive: true, force: true });
 }

@@ -18,11 +18,12 @@ import {
 
 /**
  * The protocol between the cloud (api relay, Temporal activities) and the agent inside each user's VM,
- * spoken as NDJSON over a unix socket. A connection opens with `hello` carrying the per-VM secret; then
- * the client sends `request` frames and gets one `response` per request id, plus `event` frames for its
- * subscriptions. Bump AGENT_PROTOCOL_VERSION on any incompatible change.
+ * spoken as NDJSON over a unix socket. A connection opens with a mutual challenge–response on the per-VM
+ * secret (`hello`, `challenge`, `auth`, `hello_ok`; see core/src/agent/handshake.ts), so the secret itself
+ * never crosses the socket; then the client sends `request` frames and gets one `response` per request id,
+ * plus `event` frames for its subscriptions. Bump AGENT_PROTOCOL_VERSION on any incompatible change.
  */
-export const AGENT_PROTOCOL_VERSION = 2;
+export const AGENT_PROTOCOL_VERSION = 3;
 
 /**
  * A frame may carry a whole session snapshot, which can be far larger than one CLI line; the socket is
@@ -83,6 +84,8 @@ export const AgentHealth = z.object({
   liveSessions: z.number().int(),
   sessions: z.number().int(),
   terminals: z.number().int(),
+  /** Open, authenticated connections to the agent, the asking one included. */
+  connections: z.number().int(),
   credentials: z.object({ gh: z.boolean(), claude: z.boolean() }),
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
@@ -235,14 +238,28 @@ export function isAgentMethod(name: string): name is AgentMethod {
 
 // ---- frames ----
 
+/** 32 random bytes in hex, fresh for every connection. */
+const Nonce = z.string().regex(/^[0-9a-f]{64}$/, 'a nonce is 64 hex digits');
+/** An HMAC-SHA256 in hex. */
+const Proof = z.string().regex(/^[0-9a-f]{64}$/, 'a proof is 64 hex digits');
+
 export const AgentHelloFrame = z.object({
   type: z.literal('hello'),
   protocolVersion: z.number().int(),
-  secret: z.string().min(1).max(4096),
+  clientNonce: Nonce,
   /** Free text naming the caller, for the agent's log (e.g. "api-relay", "temporal-activity"). */
   client: z.string().max(200).optional(),
 });
 export type AgentHelloFrame = z.infer<typeof AgentHelloFrame>;
+
+/** The client's half of the handshake, sent only after it checked the agent's proof. */
+export const AgentAuthFrame = z.object({ type: z.literal('auth'), clientProof: Proof });
+export type AgentAuthFrame = z.infer<typeof AgentAuthFrame>;
+
+/**
+ * Before authentication no frame may be large: a peer that has not proved anything gets a small budget.
+ */
+export const MAX_AGENT_HANDSHAKE_FRAME_BYTES = 1024;
 
 export const AgentRequestFrame = z.object({
   type: z.literal('request'),
@@ -252,10 +269,22 @@ export const AgentRequestFrame = z.object({
 });
 export type AgentRequestFrame = z.infer<typeof AgentRequestFrame>;
 
-export const AgentClientFrame = z.discriminatedUnion('type', [AgentHelloFrame, AgentRequestFrame]);
+export const AgentClientFrame = z.discriminatedUnion('type', [
+  AgentHelloFrame,
+  AgentAuthFrame,
+  AgentRequestFrame,
+]);
 export type AgentClientFrame = z.infer<typeof AgentClientFrame>;
 
+export const AgentChallengeFrame = z.object({
+  type: z.literal('challenge'),
+  agentNonce: Nonce,
+  agentProof: Proof,
+});
+export type AgentChallengeFrame = z.infer<typeof AgentChallengeFrame>;
+
 export const AgentServerFrame = z.discriminatedUnion('type', [
+  AgentChallengeFrame,
   z.object({
     type: z.literal('hello_ok'),
     protocolVersion: z.number().int(),

@@ -19,7 +19,12 @@ export class CappedLineSplitter {
   /** Bytes of the current line that were dropped because it is over the cap (0 = not skipping). */
   private skippedBytes = 0;
 
-  constructor(private readonly maxLineBytes: number = MAX_MESSAGE_BYTES) {}
+  constructor(private maxLineBytes: number = MAX_MESSAGE_BYTES) {}
+
+  /** Changes the cap for lines not yet started (e.g. a larger one once a peer has authenticated). */
+  setMaxLineBytes(maxLineBytes: number): void {
+    this.maxLineBytes = maxLineBytes;
+  }
 
   /** Feeds a chunk; returns the complete lines it finished, in order. */
   push(chunk: Buffer | string): SplitLine[] {
