@@ -10,6 +10,7 @@ import { createActorActivities } from './temporal/actors.js';
 import { createContainerInventoryActivities } from './vm/containers.js';
 import { createVmContainerActivities } from './vm/lifecycle.js';
 import { createVmReadModelActivities } from './vm/read-model.js';
+import { createReconcileActivities } from './vm/reconcile.js';
 import { createWarmPoolClientActivities } from './vm/warm-pool-client.js';
 
 export type ActivityDependencies = {
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createContainerInventoryActivities({ docker: deps.docker }),
     ...createVmContainerActivities({ docker: deps.docker, vm: deps.vm }),
     ...createActorActivities({ client: deps.temporal }),
+    ...createReconcileActivities({ docker: deps.docker, temporal: deps.temporal, vm: deps.vm }),
     ...createVmReadModelActivities({ pool: deps.pool }),
     ...createWarmPoolClientActivities({
       client: deps.temporal,

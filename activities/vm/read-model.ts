@@ -1,6 +1,6 @@
 /**
  * The vms table is the read model of the vm:<userId> actors: the dashboard and quotas read it without
- * asking Temporal. Writes are idempotent upserts guarded by updated_at, so a retried or late activity never
+ * asking Temporal (`view` holds the whole VmView that GET /api/vms/me answers with). Writes are idempotent upserts guarded by updated_at, so a retried or late activity never
  * overwrites newer state.
  */
 import type { Pool } from '../../db/pool.js';
@@ -20,10 +20,10 @@ export function createVmReadModelActivities(deps: { pool: Pool }) {
         );
         await client.query(
           `INSERT INTO vms (id, user_id, status, container_id, failure_reason, created_at, updated_at,
-                            last_active_at, last_health_check_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                            last_active_at, last_health_check_at, view)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (id) DO UPDATE SET
-             status = EXCLUDED.status, container_id = EXCLUDED.container_id,
+             status = EXCLUDED.status, container_id = EXCLUDED.container_id, view = EXCLUDED.view,
              failure_reason = EXCLUDED.failure_reason, updated_at = EXCLUDED.updated_at,
              last_active_at = EXCLUDED.last_active_at, last_health_check_at = EXCLUDED.last_health_check_at
            WHERE vms.updated_at <= EXCLUDED.updated_at`,
@@ -37,6 +37,7 @@ export function createVmReadModelActivities(deps: { pool: Pool }) {
             view.updatedAt,
             view.lastActiveAt,
             view.lastHealthAt,
+            JSON.stringify(view),
           ],
         );
         await client.query('COMMIT');

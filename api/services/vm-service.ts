@@ -10,6 +10,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { VmContainerRef } from '../../activities/vm/types.js';
+import type { Pool } from '../../db/pool.js';
 import type { Config } from '../../platform/config.js';
 import { workflowIds } from '../../workflows/ids.js';
 import {
@@ -21,8 +22,8 @@ import {
   VmErrorType,
   type VmSettings,
   type VmView,
+  VmViewSchema,
   vmContainerQuery,
-  vmStateQuery,
 } from '../../workflows/vm/messages.js';
 import { vmWorkflow } from '../../workflows/vm/workflow.js';
 import { ApiError } from '../errors.js';
@@ -80,7 +81,9 @@ export function ensureVmReady(
 }
 
 export class VmService {
-  constructor(private readonly deps: { temporal: Client; taskQueue: string; settings: VmSettings }) {}
+  constructor(
+    private readonly deps: { temporal: Client; pool: Pool; taskQueue: string; settings: VmSettings },
+  ) {}
 
   /** Runs a call on the actor, translating its failures for HTTP callers. */
   private async mapped<T>(call: () => Promise<T>): Promise<T> {
@@ -106,8 +109,22 @@ export class VmService {
     );
   }
 
+  /**
+   * From the read model the actor writes on every transition: answers in milliseconds, also while no
+   * worker runs (a query to the actor would wait for one). The actor writes before it answers an update,
+   * so a caller sees at least the state its own request produced.
+   */
   async get(userId: string): Promise<VmView> {
-    return this.mapped(() => this.handle(userId).query(vmStateQuery));
+    const { rows } = await this.deps.pool.query<{ view: unknown }>(
+      `SELECT view FROM vms WHERE user_id = $1 AND status <> 'TERMINATED' AND view IS NOT NULL
+       ORDER BY updated_at DESC LIMIT 1`,
+      [userId],
+    );
+    const row = rows[0];
+    if (!row) throw noVm();
+    const view = VmViewSchema.safeParse(row.view);
+    if (!view.success) throw new ApiError(500, 'vm_error', 'the stored state of your VM is unreadable');
+    return view.data;
   }
 
   /** Where the VM's agent listens, ensuring the VM is up first. */

@@ -42,6 +42,7 @@ export async function startTestApi(options: {
   );
   const vms = new VmService({
     temporal,
+    pool,
     taskQueue: options.taskQueue ?? 'no-worker-for-this-api',
     settings: { ...defaultVmSettings, ...options.vmSettings },
   });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
 import { managedLabels } from '../../activities/vm/labels.js';
 import { createVmContainerActivities } from '../../activities/vm/lifecycle.js';
+import { vmAgentEndpoint } from '../../platform/vm-agent.js';
+import { userVmContainerName } from '../../workflows/ids.js';
 import { findStrays } from '../../workflows/reconciler/plan.js';
 import { reconcileStrayContainers } from '../../workflows/reconciler/workflow.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
@@ -18,6 +20,7 @@ import {
   uniqueSuffix,
 } from '../support/services.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
+import { execIn } from '../vm/helpers.js';
 
 describe('stray-container reconciler', () => {
   describe('findStrays (pure)', () => {
@@ -127,24 +130,86 @@ describe('stray-container reconciler', () => {
       if (shouldRecordHistories()) await recordHistory(client, workflowId, 'reconciler-removes-strays');
     });
 
-    it('removes a stray VM together with its home volume and run dir', async () => {
+    it('stops a stray user VM and keeps everything of it; a new actor adopts it with the user’s files', async () => {
       const vmActivities = createVmContainerActivities({ docker, vm: testConfig.vm });
+      const userId = `recon-${suffix}`;
       const ref = await vmActivities.createVmContainer({
-        containerName: `ffc-vm-recon-${suffix}`,
+        containerName: userVmContainerName(userId),
         role: 'vm',
-        owner: `vm:recon-${suffix}`,
-        userId: `recon-${suffix}`,
+        owner: `vm:${userId}`,
+        userId,
       });
       created.push(ref.containerId);
-      assert.ok(existsSync(ref.runDir));
+      await vmActivities.startVmContainer(ref);
+      await execIn(docker, ref.containerId, ['sh', '-c', 'echo precious > /home/ff/work.txt']);
+
+      // Used just now: spared however old the container is (the grace counts from its last start).
+      const young = await client.workflow.execute(reconcileStrayContainers, {
+        taskQueue: worker.taskQueue,
+        workflowId: `reconcile-young-${suffix}`,
+        args: [{ graceMs: 60_000 }],
+      });
+      assert.ok(!young.stopped?.includes(ref.containerId) && !young.removed.includes(ref.containerId));
+
       const report = await client.workflow.execute(reconcileStrayContainers, {
         taskQueue: worker.taskQueue,
         workflowId: `reconcile-vm-${suffix}`,
         args: [{ graceMs: 0 }],
       });
+      assert.ok(report.stopped?.includes(ref.containerId), 'stopped');
+      assert.ok(!report.removed.includes(ref.containerId), 'never removed');
+      assert.equal((await docker.getContainer(ref.containerId).inspect()).State.Running, false);
+      assert.ok(await docker.getVolume(ref.volumeName).inspect(), 'volume kept');
+      assert.ok(existsSync(ref.runDir), 'run dir kept');
+
+      // The user comes back: their actor's create adopts the same container, volume and files.
+      const adopted = await vmActivities.createVmContainer({
+        containerName: userVmContainerName(userId),
+        role: 'vm',
+        owner: `vm:${userId}`,
+        userId,
+      });
+      assert.equal(adopted.containerId, ref.containerId);
+      await vmActivities.startVmContainer(adopted);
+      const read = await execIn(docker, adopted.containerId, ['cat', '/home/ff/work.txt']);
+      assert.equal(read.stdout.trim(), 'precious');
+      await vmActivities.removeVmContainer(adopted);
+    });
+
+    it('removes a stray unclaimed warm-pool VM with its volume, run dir and secret', async () => {
+      const vmActivities = createVmContainerActivities({ docker, vm: testConfig.vm });
+      const ref = await vmActivities.createVmContainer({
+        containerName: `ffc-pool-recon-${suffix}`,
+        role: 'pool',
+        owner: `vm-pool-gone-${suffix}`,
+      });
+      created.push(ref.containerId);
+      const report = await client.workflow.execute(reconcileStrayContainers, {
+        taskQueue: worker.taskQueue,
+        workflowId: `reconcile-pool-${suffix}`,
+        args: [{ graceMs: 0 }],
+      });
       assert.ok(report.removed.includes(ref.containerId));
       await assert.rejects(docker.getVolume(ref.volumeName).inspect(), /no such volume/i);
-      assert.equal(existsSync(ref.runDir), false, 'the secret does not outlive its VM');
+      assert.equal(existsSync(ref.runDir), false, 'the run dir does not outlive its VM');
+      assert.equal(
+        existsSync(vmAgentEndpoint(ref, testConfig.vm.secretRoot).secretFile),
+        false,
+        'the secret does not outlive its VM',
+      );
+    });
+
+    it('refuses malformed input with a clear error', async () => {
+      await assert.rejects(
+        client.workflow.execute(reconcileStrayContainers, {
+          taskQueue: worker.taskQueue,
+          workflowId: `reconcile-bad-${suffix}`,
+          args: [{ graceMs: 'soon' } as unknown as { graceMs: number }],
+        }),
+        (err: unknown) =>
+          err instanceof WorkflowFailedError &&
+          /invalid input of the reconciler: graceMs/.test(err.cause?.message ?? ''),
+      );
     });
 
     it('only reports in a dry run, and a second run finds nothing new to remove', async () => {

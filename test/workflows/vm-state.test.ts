@@ -25,6 +25,7 @@ const health = (gh: boolean, claude: boolean): AgentHealth => ({
   liveSessions: 0,
   sessions: 0,
   terminals: 0,
+  connections: 1,
   credentials: { gh, claude },
 });
 const policy = { maxCrashes: 3, windowMs: 600_000 };

@@ -15,4 +15,11 @@ export type ReconcileReport = {
   checked: number;
   strays: Stray[];
   removed: string[];
+  /** User VMs stopped (never removed: their volume is the user's). Absent from reports of older runs. */
+  stopped?: string[];
+  /** Strays left alone at the last moment: their owner started or they were used within the grace. */
+  spared?: string[];
 };
+
+/** What settling one stray did, after re-checking it right before acting. */
+export type StrayOutcome = 'removed' | 'stopped' | 'spared';

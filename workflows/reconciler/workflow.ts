@@ -2,9 +2,11 @@
  * Removes containers that carry our labels but whose owning actor is gone, and reports them. Runs on a
  * Temporal schedule; each activity is idempotent, so a crash mid-run is finished by the next run.
  */
-import { log, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, log, patched, proxyActivities } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { createActorActivities } from '../../activities/temporal/actors.js';
 import type { createContainerInventoryActivities } from '../../activities/vm/containers.js';
+import type { createReconcileActivities } from '../../activities/vm/reconcile.js';
 import type { VmContainerActivities } from '../../activities/vm/types.js';
 import { workflowNow } from '../clock.js';
 import type { ReconcileInput, ReconcileReport } from './messages.js';
@@ -23,9 +25,72 @@ const actors = proxyActivities<ReturnType<typeof createActorActivities>>({
   retry: { maximumAttempts: 5 },
 });
 
+const settle = proxyActivities<ReturnType<typeof createReconcileActivities>>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
 const DEFAULT_GRACE_MS = 5 * 60 * 1000;
 
-export async function reconcileStrayContainers(input: ReconcileInput = {}): Promise<ReconcileReport> {
+const ReconcileInputSchema = z
+  .object({
+    graceMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 3600 * 1000)
+      .optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
+
+/** Runs before this marker used the first rule, which removed a user's VM with its volume. */
+export const RECONCILER_KEEPS_USER_DATA_PATCH = 'reconciler-never-removes-user-data';
+
+export async function reconcileStrayContainers(rawInput: unknown = {}): Promise<ReconcileReport> {
+  const parsed = ReconcileInputSchema.safeParse(rawInput ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw ApplicationFailure.nonRetryable(
+      `invalid input of the reconciler: ${issue?.path.join('.') || '(input)'}: ${issue?.message}`,
+      'ReconcilerInvalidInput',
+    );
+  }
+  const input: ReconcileInput = parsed.data;
+  if (patched(RECONCILER_KEEPS_USER_DATA_PATCH)) return reconcile(input);
+  return reconcileV1(input);
+}
+
+/** Strays are settled one by one, each re-checked right before it is touched (activities/vm/reconcile.ts). */
+async function reconcile(input: ReconcileInput): Promise<ReconcileReport> {
+  const containers = await inventory.listManagedContainers();
+  const owners = [...new Set(containers.map((c) => c.owner).filter((owner) => owner !== ''))];
+  const runningOwners = owners.length > 0 ? await actors.runningWorkflows(owners) : [];
+  const graceMs = input.graceMs ?? DEFAULT_GRACE_MS;
+  const { strays } = findStrays({ containers, runningOwners, nowMs: workflowNow(), graceMs });
+  const report = {
+    checked: containers.length,
+    strays,
+    removed: [] as string[],
+    stopped: [] as string[],
+    spared: [] as string[],
+  };
+  for (const stray of strays) {
+    log.warn('stray container', {
+      containerId: stray.id,
+      name: stray.name,
+      owner: stray.owner,
+      reason: stray.reason,
+    });
+    if (input.dryRun) continue;
+    const outcome = await settle.settleStray({ stray, graceMs });
+    report[outcome].push(stray.id);
+  }
+  return report;
+}
+
+/** FROZEN: the first rule, kept only so runs recorded before the patch replay. */
+async function reconcileV1(input: ReconcileInput): Promise<ReconcileReport> {
   const containers = await inventory.listManagedContainers();
   const owners = [...new Set(containers.map((c) => c.owner).filter((owner) => owner !== ''))];
   const runningOwners = owners.length > 0 ? await actors.runningWorkflows(owners) : [];

@@ -1,5 +1,6 @@
 /** Messages of the warm pool: started, unassigned VM containers ready to be claimed by a first-time user. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { PoolState } from './state.js';
 
@@ -11,6 +12,36 @@ export type WarmPoolInput = {
   maxHistoryEvents?: number;
   carried?: PoolState;
 };
+
+const ContainerRefSchema = z.object({
+  containerName: z.string().min(1).max(128),
+  containerId: z.string().min(1).max(128),
+  volumeName: z.string().min(1).max(128),
+  runDir: z.string().min(1).max(4096),
+});
+
+export const PoolSizeSchema = z.number().int().min(0).max(1000);
+
+export const WarmPoolInputSchema = z.object({
+  size: PoolSizeSchema,
+  agentTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(3600 * 1000),
+  maxHistoryEvents: z.number().int().min(10).max(50_000).optional(),
+  carried: z
+    .object({
+      size: PoolSizeSchema,
+      ready: z.array(ContainerRefSchema).max(1000),
+      claims: z.array(z.object({ claimId: z.string(), container: ContainerRefSchema.nullable() })).max(1000),
+      created: z.number().int().min(0),
+      claimed: z.number().int().min(0),
+    })
+    .optional(),
+});
+
+export const ClaimWarmVmArgsSchema = z.object({ claimId: z.string().min(1).max(500) });
 
 /** Takes one ready container (null when none is ready). Idempotent per claimId. */
 export const claimWarmVmUpdate = defineUpdate<VmContainerRef | null, [{ claimId: string }]>('claimWarmVm');

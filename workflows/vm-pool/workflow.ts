@@ -4,6 +4,7 @@
  * one container at a time; shrinks by removing the oldest extras.
  */
 import {
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -14,7 +15,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { VmContainerActivities } from '../../activities/vm/types.js';
-import { claimWarmVmUpdate, poolStateQuery, resizePoolSignal, type WarmPoolInput } from './messages.js';
+import {
+  ClaimWarmVmArgsSchema,
+  claimWarmVmUpdate,
+  PoolSizeSchema,
+  poolStateQuery,
+  resizePoolSignal,
+  type WarmPoolInput,
+  WarmPoolInputSchema,
+} from './messages.js';
 import { claim, newPoolState, type PoolState, shortfall } from './state.js';
 
 const docker = proxyActivities<VmContainerActivities>({
@@ -27,18 +36,43 @@ const agentWait = proxyActivities<Pick<VmContainerActivities, 'waitForVmAgent'>>
   retry: { maximumAttempts: 2 },
 });
 
-export async function vmPoolWorkflow(input: WarmPoolInput): Promise<void> {
+function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  return `${issue?.path.map(String).join('.') || '(input)'}: ${issue?.message}`;
+}
+
+export async function vmPoolWorkflow(rawInput: unknown): Promise<void> {
+  // Checked first: a malformed start fails this run, and no bad number reaches a timer or the pool size.
+  const parsed = WarmPoolInputSchema.safeParse(rawInput);
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(
+      `invalid input of the warm pool: ${firstIssue(parsed.error)}`,
+      'WarmPoolInvalidInput',
+    );
+  const input: WarmPoolInput = parsed.data;
   let state: PoolState = input.carried ?? newPoolState(input.size);
 
   setHandler(poolStateQuery, () => state);
-  setHandler(resizePoolSignal, (size) => {
-    state = { ...state, size: Math.max(0, Math.floor(size)) };
+  setHandler(resizePoolSignal, (size: unknown) => {
+    // A signal cannot be refused: a size that is not a small whole number is ignored.
+    const checked = PoolSizeSchema.safeParse(size);
+    if (checked.success) state = { ...state, size: checked.data };
   });
-  setHandler(claimWarmVmUpdate, ({ claimId }) => {
-    const result = claim(state, claimId);
-    state = result.state;
-    return result.container;
-  });
+  setHandler(
+    claimWarmVmUpdate,
+    (args) => {
+      const result = claim(state, args.claimId);
+      state = result.state;
+      return result.container;
+    },
+    {
+      validator: (args: unknown) => {
+        const checked = ClaimWarmVmArgsSchema.safeParse(args);
+        if (!checked.success)
+          throw ApplicationFailure.nonRetryable(`invalid claimWarmVm: ${firstIssue(checked.error)}`);
+      },
+    },
+  );
 
   for (;;) {
     if (

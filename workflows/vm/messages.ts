@@ -3,8 +3,16 @@
  * every other message goes to the running actor.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import type { OnboardingChecklist, VmOperation, VmState, VmStatus } from './state.js';
+import type {
+  OnboardingChecklist,
+  PendingRequests,
+  VmOperation,
+  VmProblem,
+  VmState,
+  VmStatus,
+} from './state.js';
 
 export type VmSettings = {
   idleTimeoutMs: number;
@@ -36,6 +44,74 @@ export const defaultVmSettings: VmSettings = {
   searchAttributes: true,
 };
 
+const duration = z
+  .number()
+  .int()
+  .positive()
+  .max(365 * 24 * 3600 * 1000);
+
+/** What a start (or a continue-as-new) must carry; checked before the actor does anything. */
+export const VmSettingsSchema = z.object({
+  idleTimeoutMs: duration,
+  healthIntervalMs: duration,
+  agentTimeoutMs: duration,
+  maxCrashes: z.number().int().positive().max(1000),
+  crashWindowMs: duration,
+  useWarmPool: z.boolean(),
+  maxHistoryEvents: z.number().int().min(10).max(50_000),
+  searchAttributes: z.boolean(),
+}) satisfies z.ZodType<VmSettings>;
+
+const ContainerRefSchema = z.object({
+  containerName: z.string().min(1).max(128),
+  containerId: z.string().min(1).max(128),
+  volumeName: z.string().min(1).max(128),
+  runDir: z.string().min(1).max(4096),
+});
+
+const finiteMs = z.number().finite();
+/** Carried state is our own output, but a continue-as-new can also be forged from a raw client. */
+const CarriedStateSchema = z
+  .object({
+    userId: z.string(),
+    vmId: z.string().min(1).max(100),
+    status: z.enum(['PROVISIONING', 'ONBOARDING', 'READY', 'SUSPENDED', 'TERMINATED', 'FAILED']),
+    operation: z.enum(['provision', 'resume', 'restart', 'suspend', 'terminate']).nullable(),
+    container: ContainerRefSchema.nullable(),
+    onboarding: z.object({ githubCli: z.boolean(), claude: z.boolean() }),
+    failureReason: z.string().nullable(),
+    restarts: z.number().int().min(0),
+    recentCrashesAtMs: z.array(finiteMs).max(1000),
+    createdAtMs: finiteMs,
+    updatedAtMs: finiteMs,
+    lastActiveAtMs: finiteMs,
+    lastHealthAtMs: finiteMs.nullable(),
+    readyAtMs: finiteMs.nullable(),
+    suspendedAtMs: finiteMs.nullable(),
+    problem: z
+      .object({
+        source: z.enum(['docker', 'database']),
+        message: z.string(),
+        sinceMs: finiteMs,
+        lastAtMs: finiteMs,
+        attempts: z.number().int().min(1),
+      })
+      .nullable()
+      .optional(),
+  })
+  .strip();
+
+export const VmWorkflowInputSchema = z.object({
+  userId: z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a user id is 1-128 of [A-Za-z0-9_.@-]'),
+  settings: VmSettingsSchema,
+  carried: z
+    .object({
+      state: CarriedStateSchema,
+      pending: z.object({ ready: z.boolean(), suspend: z.boolean(), terminate: z.boolean() }),
+    })
+    .optional(),
+});
+
 export type VmWorkflowInput = {
   userId: string;
   settings: VmSettings;
@@ -43,7 +119,7 @@ export type VmWorkflowInput = {
   carried?: { state: VmState; pending: PendingRequests };
 };
 
-export type PendingRequests = { ready: boolean; suspend: boolean; terminate: boolean };
+export type { PendingRequests } from './state.js';
 
 /** What callers see: the state without internals, timestamps as ISO strings. */
 export type VmView = {
@@ -55,6 +131,11 @@ export type VmView = {
   containerId: string | null;
   onboarding: OnboardingChecklist;
   failureReason: string | null;
+  /**
+   * Something the actor keeps retrying (Docker or the database not answering), shown instead of hidden;
+   * null when all is well. Absent in views written before it existed.
+   */
+  problem?: VmProblem | null;
   restarts: number;
   createdAt: string;
   updatedAt: string;
@@ -63,6 +144,35 @@ export type VmView = {
   readyAt: string | null;
   suspendedAt: string | null;
 };
+
+/** A VmView read back from the read model (jsonb written by recordVmState). */
+export const VmViewSchema = z.object({
+  userId: z.string(),
+  vmId: z.string(),
+  status: z.enum(['PROVISIONING', 'ONBOARDING', 'READY', 'SUSPENDED', 'TERMINATED', 'FAILED']),
+  operation: z.enum(['provision', 'resume', 'restart', 'suspend', 'terminate']).nullable(),
+  containerName: z.string().nullable(),
+  containerId: z.string().nullable(),
+  onboarding: z.object({ githubCli: z.boolean(), claude: z.boolean() }),
+  failureReason: z.string().nullable(),
+  problem: z
+    .object({
+      source: z.enum(['docker', 'database']),
+      message: z.string(),
+      sinceMs: z.number(),
+      lastAtMs: z.number(),
+      attempts: z.number(),
+    })
+    .nullable()
+    .optional(),
+  restarts: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastActiveAt: z.string(),
+  lastHealthAt: z.string().nullable(),
+  readyAt: z.string().nullable(),
+  suspendedAt: z.string().nullable(),
+}) satisfies z.ZodType<VmView>;
 
 /** Failure types the api maps to HTTP errors. */
 export const VmErrorType = {

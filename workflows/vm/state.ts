@@ -12,11 +12,22 @@
  * `operation` says what the actor is doing right now; the status changes only when it is done.
  */
 import type { AgentHealth, VmContainerRef } from '../../activities/vm/types.js';
+import type { VmView } from './messages.js';
 
 export type VmStatus = 'PROVISIONING' | 'ONBOARDING' | 'READY' | 'SUSPENDED' | 'TERMINATED' | 'FAILED';
 export type VmOperation = 'provision' | 'resume' | 'restart' | 'suspend' | 'terminate';
 
 export type OnboardingChecklist = { githubCli: boolean; claude: boolean };
+
+/** A dependency that keeps failing while the actor retries (Docker, the database); visible, never silent. */
+export type VmProblem = {
+  source: 'docker' | 'database';
+  message: string;
+  sinceMs: number;
+  /** When it was last tried; the next try waits problemRetryDelayMs after it. */
+  lastAtMs: number;
+  attempts: number;
+};
 
 export type VmState = {
   userId: string;
@@ -35,6 +46,8 @@ export type VmState = {
   lastHealthAtMs: number | null;
   readyAtMs: number | null;
   suspendedAtMs: number | null;
+  /** Optional: states carried from runs before it existed lack it. */
+  problem?: VmProblem | null;
 };
 
 export type CrashPolicy = { maxCrashes: number; windowMs: number };
@@ -51,7 +64,10 @@ export type VmEvent =
   | { type: 'TERMINATE_STARTED' }
   | { type: 'TERMINATED' }
   | { type: 'FAILED'; reason: string }
-  | { type: 'TOUCHED' };
+  | { type: 'TOUCHED' }
+  /** A step could not be done because a dependency did not answer; it is retried after a back-off. */
+  | { type: 'PROBLEM'; source: VmProblem['source']; message: string }
+  | { type: 'PROBLEM_CLEARED'; source: VmProblem['source'] };
 
 export class InvalidVmTransition extends Error {
   constructor(state: VmState, event: VmEvent) {
@@ -100,7 +116,8 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
   const reject = (): never => {
     throw new InvalidVmTransition(state, event);
   };
-  if (state.status === 'TERMINATED' && event.type !== 'TOUCHED') reject();
+  if (state.status === 'TERMINATED' && !['TOUCHED', 'PROBLEM', 'PROBLEM_CLEARED'].includes(event.type))
+    reject();
 
   switch (event.type) {
     case 'TOUCHED':
@@ -118,7 +135,9 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
       };
 
     case 'CONTAINER_ASSIGNED':
-      if (state.operation !== 'provision' && state.operation !== 'restart') reject();
+      // Resume too: a container removed behind the actor's back is recreated on the same volume.
+      if (state.operation !== 'provision' && state.operation !== 'restart' && state.operation !== 'resume')
+        reject();
       return { ...s, container: event.container };
 
     case 'RESUME_STARTED':
@@ -182,7 +201,110 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
 
     case 'FAILED':
       return { ...s, status: 'FAILED', operation: null, failureReason: event.reason };
+
+    case 'PROBLEM': {
+      const earlier = state.problem?.source === event.source ? state.problem : null;
+      return {
+        ...s,
+        problem: {
+          source: event.source,
+          message: event.message,
+          sinceMs: earlier?.sinceMs ?? nowMs,
+          lastAtMs: nowMs,
+          attempts: (earlier?.attempts ?? 0) + 1,
+        },
+      };
+    }
+
+    case 'PROBLEM_CLEARED':
+      return state.problem?.source === event.source ? { ...s, problem: null } : state;
   }
+}
+
+/** Back-off between retries of a step whose dependency does not answer: 1 s doubling to 1 min. */
+export const problemRetryDelayMs = (s: VmState): number =>
+  Math.min(60_000, 1_000 * 2 ** Math.min(6, Math.max(0, (s.problem?.attempts ?? 1) - 1)));
+
+export type PendingRequests = { ready: boolean; suspend: boolean; terminate: boolean };
+
+/** What the actor's main loop does next; decided here, done by the workflow. */
+export type VmStep =
+  | { kind: 'terminate' }
+  | { kind: 'bring-up' }
+  | { kind: 'suspend' }
+  /** Suspend asked of a FAILED VM: make sure its container is stopped; it stays FAILED (retryable). */
+  | { kind: 'stop-failed' }
+  | { kind: 'answer-pending' }
+  | { kind: 'continue-as-new' }
+  | { kind: 'idle-suspend' }
+  | { kind: 'health-check' }
+  /** Nothing to do until a request arrives or `untilMs` (null: no deadline). */
+  | { kind: 'wait'; untilMs: number | null };
+
+export function nextVmStep(input: {
+  state: VmState;
+  pending: PendingRequests;
+  nowMs: number;
+  idleTimeoutMs: number;
+  healthIntervalMs: number;
+  historyIsLong: boolean;
+}): VmStep {
+  const { state, pending, nowMs } = input;
+  if (pending.terminate) return { kind: 'terminate' };
+  if (pending.ready) return isUsable(state) ? { kind: 'answer-pending' } : { kind: 'bring-up' };
+  if (pending.suspend) {
+    if (isUsable(state)) return { kind: 'suspend' };
+    if (state.status === 'FAILED' && state.container) return { kind: 'stop-failed' };
+    return { kind: 'answer-pending' };
+  }
+  if (input.historyIsLong) return { kind: 'continue-as-new' };
+  // SUSPENDED, FAILED or never provisioned: nothing to do until someone asks.
+  if (!isUsable(state)) return { kind: 'wait', untilMs: null };
+  const idleAt = idleDeadlineMs(state, input.idleTimeoutMs);
+  // While a dependency is failing, health checks back off instead of hammering it.
+  const healthAt =
+    state.problem?.source === 'docker'
+      ? state.problem.lastAtMs + problemRetryDelayMs(state)
+      : nextHealthCheckMs(state, input.healthIntervalMs);
+  if (nowMs >= idleAt) return { kind: 'idle-suspend' };
+  if (nowMs >= healthAt) return { kind: 'health-check' };
+  return { kind: 'wait', untilMs: Math.min(idleAt, healthAt) };
+}
+
+/** What the health check saw when the agent did not answer, in words for failureReason. */
+export function crashDetail(inspected: {
+  exists: boolean;
+  running: boolean;
+  status: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+}): string {
+  if (!inspected.exists) return 'container removed';
+  if (inspected.running) return 'agent stopped answering';
+  return `container ${inspected.status}${inspected.exitCode !== null ? ` with exit code ${inspected.exitCode}` : ''}${inspected.oomKilled ? ' (out of memory)' : ''}`;
+}
+
+/** What callers see: the state without internals, timestamps as ISO strings. */
+export function toVmView(s: VmState): VmView {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    userId: s.userId,
+    vmId: s.vmId,
+    status: s.status,
+    operation: s.operation,
+    containerName: s.container?.containerName ?? null,
+    containerId: s.container?.containerId ?? null,
+    onboarding: s.onboarding,
+    failureReason: s.failureReason,
+    problem: s.problem ?? null,
+    restarts: s.restarts,
+    createdAt: new Date(s.createdAtMs).toISOString(),
+    updatedAt: new Date(s.updatedAtMs).toISOString(),
+    lastActiveAt: new Date(s.lastActiveAtMs).toISOString(),
+    lastHealthAt: iso(s.lastHealthAtMs),
+    readyAt: iso(s.readyAtMs),
+    suspendedAt: iso(s.suspendedAtMs),
+  };
 }
 
 /** When an idle VM is due to be suspended. */

@@ -1,4 +1,8 @@
 /**
+ * FROZEN: the vm:<userId> actor as it ran before the second pass (isolation, fault exits, validated input).
+ * workflow.ts runs this only to replay runs that started before `patched('vm-runtime-second-pass')`, so
+ * their histories stay deterministic; never change it, delete it once no such run is left.
+ *
  * vm:<userId> — the lifecycle of one user's VM. One id per user makes this the only actor that ever
  * creates, starts, stops or removes that user's container.
  *
@@ -44,6 +48,7 @@ import {
   isUsable,
   newVmState,
   nextHealthCheckMs,
+  toVmView,
   type VmEvent,
   type VmState,
 } from './state.js';
@@ -84,27 +89,6 @@ const warmPool = proxyActivities<ReturnType<typeof createWarmPoolClientActivitie
   retry: { maximumAttempts: 3 },
 });
 
-export function toVmView(s: VmState): VmView {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return {
-    userId: s.userId,
-    vmId: s.vmId,
-    status: s.status,
-    operation: s.operation,
-    containerName: s.container?.containerName ?? null,
-    containerId: s.container?.containerId ?? null,
-    onboarding: s.onboarding,
-    failureReason: s.failureReason,
-    restarts: s.restarts,
-    createdAt: new Date(s.createdAtMs).toISOString(),
-    updatedAt: new Date(s.updatedAtMs).toISOString(),
-    lastActiveAt: new Date(s.lastActiveAtMs).toISOString(),
-    lastHealthAt: iso(s.lastHealthAtMs),
-    readyAt: iso(s.readyAtMs),
-    suspendedAt: iso(s.suspendedAtMs),
-  };
-}
-
 const failure = (type: string, message: string) =>
   ApplicationFailure.create({ type, message, nonRetryable: true });
 
@@ -117,7 +101,7 @@ function reasonOf(err: unknown): string {
   return current instanceof Error ? current.message : String(current);
 }
 
-export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
+export async function vmWorkflowV1(input: VmWorkflowInput): Promise<VmView> {
   const { settings } = input;
   let state: VmState = input.carried?.state ?? newVmState(input.userId, uuid4(), workflowNow());
   const pending: PendingRequests = input.carried?.pending ?? {
@@ -343,7 +327,7 @@ export async function vmWorkflow(input: VmWorkflowInput): Promise<VmView> {
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= settings.maxHistoryEvents) {
       await condition(allHandlersFinished);
       if (!anyPending()) {
-        await continueAsNew<typeof vmWorkflow>({
+        await continueAsNew<typeof vmWorkflowV1>({
           userId: input.userId,
           settings,
           carried: { state, pending },

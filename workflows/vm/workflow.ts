@@ -1,0 +1,507 @@
+/**
+ * vm:<userId> — the lifecycle of one user's VM. One id per user makes this the only actor that ever
+ * creates, starts, stops or removes that user's container.
+ *
+ * Update handlers only record what was asked and wait; the main loop does the work one step at a time, so
+ * concurrent requests never interleave Docker operations. *What* to do next is decided by `nextVmStep` and
+ * *what* an outcome does to the state by `applyVmEvent` (both pure, in state.ts); this file only does the
+ * steps. History stays bounded through continue-as-new, taken only when no handler is running and nothing
+ * is pending, so no request is lost across runs.
+ *
+ * Faults never end the run: a Docker engine or database that does not answer is retried with back-off and
+ * shown as the state's `problem`; a container that vanished is recreated on the user's volume; FAILED
+ * stops the container and ensureReady retries it. Only terminate ends the actor.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { z } from 'zod';
+import type { createVmReadModelActivities } from '../../activities/vm/read-model.js';
+import type { VmContainerActivities, VmContainerRef } from '../../activities/vm/types.js';
+import type { createWarmPoolClientActivities } from '../../activities/vm/warm-pool-client.js';
+import { workflowNow } from '../clock.js';
+import { userVmContainerName } from '../ids.js';
+import { FfcUserId, FfcVmState } from '../search-attributes.js';
+import {
+  ensureReadyUpdate,
+  type PendingRequests,
+  suspendUpdate,
+  terminateUpdate,
+  touchSignal,
+  VmErrorType,
+  type VmView,
+  type VmWorkflowInput,
+  VmWorkflowInputSchema,
+  vmContainerQuery,
+  vmStateQuery,
+} from './messages.js';
+import {
+  applyVmEvent,
+  crashDetail,
+  isUsable,
+  newVmState,
+  nextVmStep,
+  problemRetryDelayMs,
+  toVmView,
+  type VmEvent,
+  type VmProblem,
+  type VmState,
+} from './state.js';
+import { vmWorkflowV1 } from './workflow-v1.js';
+
+/** Runs started before this marker replay the frozen first version (workflow-v1.ts). */
+export const VM_SECOND_PASS_PATCH = 'vm-runtime-second-pass';
+/** The failure type of a malformed start or continue-as-new input. */
+export const VM_INVALID_INPUT = 'VmInvalidInput';
+const CONTAINER_MISSING = 'VmContainerMissing';
+
+/**
+ * Docker calls take well under a second; a short timeout means a worker that died mid-call is noticed and
+ * the (idempotent) call retried in seconds. Ten attempts ride out an engine restart of a minute or two.
+ */
+const docker = proxyActivities<VmContainerActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '20 seconds',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: [CONTAINER_MISSING],
+  },
+});
+/** Stopping a FAILED VM's container is a courtesy: a few tries, then the next ensureReady handles it. */
+const dockerBestEffort = proxyActivities<Pick<VmContainerActivities, 'stopVmContainer'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: [CONTAINER_MISSING] },
+});
+const agentWait = proxyActivities<Pick<VmContainerActivities, 'waitForVmAgent'>>({
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 2 },
+});
+const health = proxyActivities<Pick<VmContainerActivities, 'pingVmAgent' | 'inspectVmContainer'>>({
+  startToCloseTimeout: '20 seconds',
+  retry: { maximumAttempts: 3 },
+});
+/** Bounded: a database that stays down is shown as the VM's problem and retried by the loop. */
+const readModel = proxyActivities<ReturnType<typeof createVmReadModelActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '5 seconds', maximumAttempts: 4 },
+});
+const warmPool = proxyActivities<ReturnType<typeof createWarmPoolClientActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3 },
+});
+
+/** How many claimed warm-pool containers may turn out to be gone before the actor creates its own. */
+const MAX_POOL_CLAIMS = 3;
+/** After terminate, how long the actor keeps trying to write TERMINATED to a database that is down. */
+const MAX_FINAL_READ_MODEL_ATTEMPTS = 30;
+
+const failure = (type: string, message: string) =>
+  ApplicationFailure.create({ type, message, nonRetryable: true });
+
+/** The message of the innermost cause, which is where an activity's own error text is. */
+function reasonOf(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof ActivityFailure || (current instanceof Error && current.cause instanceof Error)) {
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return current instanceof Error ? current.message : String(current);
+}
+
+function isContainerMissing(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === CONTAINER_MISSING
+  );
+}
+
+/** "settings.idleTimeoutMs: expected number, received undefined; …" */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join('.') || '(input)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Updates of this actor take no arguments; anything sent along is a caller's mistake, refused. */
+function refuseArguments(name: string, args: unknown[]): void {
+  if (args.some((arg) => arg !== undefined))
+    throw failure(VM_INVALID_INPUT, `invalid ${name}: it takes no arguments`);
+}
+
+export async function vmWorkflow(rawInput: unknown): Promise<VmView> {
+  // Validated before anything else: a malformed start fails this run with a clear error, and no bad value
+  // ever reaches a timer or a condition (a NaN timeout once took the whole worker down).
+  const parsed = VmWorkflowInputSchema.safeParse(rawInput);
+  if (!parsed.success)
+    throw failure(VM_INVALID_INPUT, `invalid input of vm workflow: ${describeIssues(parsed.error)}`);
+  const input: VmWorkflowInput = parsed.data;
+  if (!patched(VM_SECOND_PASS_PATCH)) return vmWorkflowV1(input);
+  return runVmActor(input);
+}
+
+async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
+  const { settings } = input;
+  let state: VmState = input.carried?.state ?? newVmState(input.userId, uuid4(), workflowNow());
+  const pending: PendingRequests = input.carried?.pending ?? {
+    ready: false,
+    suspend: false,
+    terminate: false,
+  };
+  let agentMisses = 0;
+  /** The last read-model write failed; the loop writes again after a back-off. */
+  let readModelBehind = false;
+
+  if (settings.searchAttributes) {
+    upsertSearchAttributes([
+      { key: FfcUserId, value: input.userId },
+      { key: FfcVmState, value: state.status },
+    ]);
+  }
+
+  function apply(event: VmEvent): void {
+    const before = state.status;
+    state = applyVmEvent(state, event, workflowNow());
+    if (settings.searchAttributes && state.status !== before) {
+      upsertSearchAttributes([{ key: FfcVmState, value: state.status }]);
+    }
+  }
+  function problem(source: VmProblem['source'], message: string, err: unknown): void {
+    apply({ type: 'PROBLEM', source, message: `${message}: ${reasonOf(err)}` });
+    log.warn('vm actor: dependency problem', { userId: state.userId, source, message: reasonOf(err) });
+  }
+
+  async function persist(): Promise<void> {
+    try {
+      await readModel.recordVmState(toVmView(state));
+      readModelBehind = false;
+      apply({ type: 'PROBLEM_CLEARED', source: 'database' });
+    } catch (err) {
+      readModelBehind = true;
+      problem('database', 'the database does not answer; the dashboard may show an older state', err);
+    }
+  }
+  const container = (): VmContainerRef => {
+    if (!state.container) throw failure(VmErrorType.failed, 'the VM has no container');
+    return state.container;
+  };
+  const terminatingOrGone = () =>
+    pending.terminate || state.operation === 'terminate' || state.status === 'TERMINATED';
+
+  /** Validators refuse work on a VM that is gone or going; the two are told apart for the caller. */
+  function refuseIfTerminating(): void {
+    if (state.status === 'TERMINATED') throw failure(VmErrorType.terminated, 'the VM was terminated');
+    if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM is being terminated');
+  }
+
+  // ---- messages ----
+  setHandler(vmStateQuery, () => toVmView(state));
+  setHandler(vmContainerQuery, () => (isUsable(state) ? state.container : null));
+  setHandler(touchSignal, (...args: unknown[]) => {
+    // A signal cannot be refused; one with arguments is not ours and is ignored.
+    if (args.some((arg) => arg !== undefined)) return;
+    if (state.status !== 'TERMINATED') apply({ type: 'TOUCHED' });
+  });
+
+  setHandler(
+    ensureReadyUpdate,
+    async () => {
+      apply({ type: 'TOUCHED' });
+      if (isUsable(state)) return toVmView(state);
+      pending.ready = true;
+      await condition(() => !pending.ready || terminatingOrGone());
+      if (isUsable(state)) return toVmView(state);
+      if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM was terminated while starting');
+      throw failure(
+        VmErrorType.failed,
+        `the VM could not be started: ${state.failureReason ?? 'unknown reason'}`,
+      );
+    },
+    {
+      validator: (...args: unknown[]) => {
+        refuseArguments('ensureReady', args);
+        refuseIfTerminating();
+      },
+    },
+  );
+
+  setHandler(
+    suspendUpdate,
+    async () => {
+      if (state.status === 'SUSPENDED' && state.operation === null) return toVmView(state);
+      pending.suspend = true;
+      await condition(() => !pending.suspend || terminatingOrGone());
+      return toVmView(state);
+    },
+    {
+      validator: (...args: unknown[]) => {
+        refuseArguments('suspend', args);
+        refuseIfTerminating();
+        // A FAILED VM can be suspended too: its container is stopped, and ensureReady retries it.
+        if (state.status === 'SUSPENDED' || (state.status === 'FAILED' && state.operation === null)) return;
+        if (!isUsable(state)) {
+          throw failure(
+            VmErrorType.busy,
+            `the VM cannot be suspended while ${state.operation ?? state.status.toLowerCase()}`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    terminateUpdate,
+    async () => {
+      pending.terminate = true;
+      // The main loop clears the request once it tried to write TERMINATED to the read model.
+      await condition(() => state.status === 'TERMINATED' && !pending.terminate);
+      return toVmView(state);
+    },
+    {
+      validator: (...args: unknown[]) => {
+        refuseArguments('terminate', args);
+        refuseIfTerminating();
+      },
+    },
+  );
+
+  // ---- steps of the main loop ----
+
+  /** A FAILED VM must not keep running unsupervised; if Docker will not answer, the next start handles it. */
+  async function stopQuietly(): Promise<void> {
+    if (!state.container) return;
+    try {
+      await dockerBestEffort.stopVmContainer(state.container);
+    } catch (err) {
+      if (!isContainerMissing(err)) log.warn('could not stop a failed VM', { error: reasonOf(err) });
+    }
+  }
+
+  /** A warm-pool container if one is ready (one that vanished is dropped for the next), else a new one. */
+  async function obtainContainer(): Promise<VmContainerRef> {
+    const name = userVmContainerName(state.userId);
+    for (let attempt = 1; settings.useWarmPool && attempt <= MAX_POOL_CLAIMS; attempt++) {
+      const claimed = await warmPool.claimWarmVm({
+        claimId: `${workflowInfo().workflowId}/${state.vmId}/${attempt}`,
+      });
+      if (!claimed) break;
+      try {
+        return await docker.renameVmContainer(claimed, name);
+      } catch (err) {
+        if (!isContainerMissing(err)) throw err;
+        log.warn('a claimed warm-pool VM is gone; claiming another', { container: claimed.containerName });
+      }
+    }
+    return docker.createVmContainer({
+      containerName: name,
+      role: 'vm',
+      owner: workflowInfo().workflowId,
+      userId: state.userId,
+    });
+  }
+
+  /** Starts the container; one removed behind the actor's back is recreated on the user's volume first. */
+  async function startOrRecreate(): Promise<void> {
+    try {
+      await docker.startVmContainer(container());
+    } catch (err) {
+      if (!isContainerMissing(err)) throw err;
+      const recreated = await docker.createVmContainer({
+        containerName: userVmContainerName(state.userId),
+        role: 'vm',
+        owner: workflowInfo().workflowId,
+        userId: state.userId,
+        volumeName: container().volumeName,
+      });
+      apply({ type: 'CONTAINER_ASSIGNED', container: recreated });
+      await docker.startVmContainer(recreated);
+    }
+  }
+
+  async function waitForAgent(): Promise<void> {
+    const answered = await agentWait.waitForVmAgent(container(), { timeoutMs: settings.agentTimeoutMs });
+    apply({ type: 'AGENT_ANSWERED', health: answered });
+    apply({ type: 'PROBLEM_CLEARED', source: 'docker' });
+    agentMisses = 0;
+  }
+
+  async function bringUp(): Promise<void> {
+    try {
+      if (state.status === 'SUSPENDED') {
+        apply({ type: 'RESUME_STARTED' });
+      } else {
+        apply({ type: 'PROVISION_STARTED' });
+        if (!state.container) {
+          await persist();
+          apply({ type: 'CONTAINER_ASSIGNED', container: await obtainContainer() });
+        }
+      }
+      await startOrRecreate();
+      await waitForAgent();
+    } catch (err) {
+      if (terminatingOrGone()) return;
+      apply({ type: 'FAILED', reason: reasonOf(err) });
+      await stopQuietly();
+    }
+    await persist();
+  }
+
+  async function suspend(): Promise<void> {
+    apply({ type: 'SUSPEND_STARTED' });
+    try {
+      await docker.stopVmContainer(container());
+      apply({ type: 'SUSPENDED' });
+    } catch (err) {
+      // Gone is as stopped as it gets; the volume is still there and the next start recreates it.
+      if (isContainerMissing(err)) apply({ type: 'SUSPENDED' });
+      else apply({ type: 'FAILED', reason: `suspending failed: ${reasonOf(err)}` });
+    }
+    await persist();
+  }
+
+  /** Removal must finish: retried while Docker does not answer, visible as the state's problem. */
+  async function terminate(): Promise<void> {
+    apply({ type: 'TERMINATE_STARTED' });
+    const ref = state.container;
+    let removed = ref === null;
+    while (!removed && ref) {
+      try {
+        await docker.removeVmContainer(ref);
+        removed = true;
+      } catch (err) {
+        problem('docker', 'removing the VM is waiting for the Docker engine', err);
+        await sleep(problemRetryDelayMs(state));
+      }
+    }
+    apply({ type: 'PROBLEM_CLEARED', source: 'docker' });
+    apply({ type: 'TERMINATED' });
+    await persist();
+  }
+
+  async function checkHealth(): Promise<void> {
+    const ref = container();
+    const answered = await health.pingVmAgent(ref).catch(() => null);
+    if (answered) {
+      agentMisses = 0;
+      const before = state.status;
+      apply({ type: 'HEALTH_OK', health: answered });
+      apply({ type: 'PROBLEM_CLEARED', source: 'docker' });
+      if (state.status !== before) await persist();
+      return;
+    }
+    let inspected: Awaited<ReturnType<VmContainerActivities['inspectVmContainer']>>;
+    try {
+      inspected = await health.inspectVmContainer(ref);
+    } catch (err) {
+      // Docker itself does not answer: that says nothing about the VM. Try again after a back-off.
+      problem('docker', 'the Docker engine does not answer', err);
+      return;
+    }
+    apply({ type: 'PROBLEM_CLEARED', source: 'docker' });
+    // A running container whose agent misses a few pings in a row is treated as crashed too.
+    if (inspected.running && ++agentMisses < 3) return;
+    agentMisses = 0;
+    apply({
+      type: 'CRASH_DETECTED',
+      detail: crashDetail(inspected),
+      policy: { maxCrashes: settings.maxCrashes, windowMs: settings.crashWindowMs },
+    });
+    if (state.status === 'FAILED') {
+      await stopQuietly();
+      await persist();
+      return;
+    }
+    try {
+      if (inspected.exists && inspected.running) await docker.stopVmContainer(ref);
+      await startOrRecreate();
+      await waitForAgent();
+    } catch (err) {
+      apply({ type: 'FAILED', reason: `restart after crash failed: ${reasonOf(err)}` });
+      await stopQuietly();
+    }
+    await persist();
+  }
+
+  const anyPending = () => pending.ready || pending.suspend || pending.terminate;
+
+  /** Waits for a request, until `untilMs` if given; a behind read model is written again meanwhile. */
+  async function idle(untilMs: number | null): Promise<void> {
+    const retryAt = readModelBehind ? workflowNow() + problemRetryDelayMs(state) : null;
+    const wakeAt = untilMs === null ? retryAt : retryAt === null ? untilMs : Math.min(untilMs, retryAt);
+    if (wakeAt === null) {
+      await condition(anyPending);
+      return;
+    }
+    const waitMs = Math.max(1, Math.ceil(wakeAt - workflowNow()));
+    const asked = await condition(anyPending, waitMs);
+    if (!asked && readModelBehind && workflowNow() >= (retryAt ?? Number.POSITIVE_INFINITY)) await persist();
+  }
+
+  // ---- main loop ----
+  for (;;) {
+    const step = nextVmStep({
+      state,
+      pending,
+      nowMs: workflowNow(),
+      idleTimeoutMs: settings.idleTimeoutMs,
+      healthIntervalMs: settings.healthIntervalMs,
+      historyIsLong:
+        workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= settings.maxHistoryEvents,
+    });
+    switch (step.kind) {
+      case 'terminate': {
+        await terminate();
+        pending.ready = pending.suspend = pending.terminate = false;
+        // The caller has its answer; the database still gets TERMINATED if it comes back in time.
+        for (let attempt = 0; readModelBehind && attempt < MAX_FINAL_READ_MODEL_ATTEMPTS; attempt++) {
+          await sleep(problemRetryDelayMs(state));
+          await persist();
+        }
+        await condition(allHandlersFinished);
+        return toVmView(state);
+      }
+      case 'bring-up':
+        await bringUp();
+        pending.ready = false;
+        break;
+      case 'suspend':
+        await suspend();
+        pending.suspend = false;
+        break;
+      case 'stop-failed':
+        await stopQuietly();
+        pending.suspend = false;
+        break;
+      case 'answer-pending':
+        pending.ready = pending.suspend = false;
+        break;
+      case 'continue-as-new':
+        await condition(allHandlersFinished);
+        if (!anyPending()) await continueAsNew<typeof vmWorkflow>({ ...input, carried: { state, pending } });
+        break;
+      case 'idle-suspend':
+        await suspend();
+        break;
+      case 'health-check':
+        await checkHealth();
+        break;
+      case 'wait':
+        await idle(step.untilMs);
+        break;
+    }
+  }
+}
