@@ -5,7 +5,6 @@
 
 import { MAX_MESSAGE_BYTES } from '@factory-factory/core/protocol';
 import type { Client } from '@temporalio/client';
-import type Docker from 'dockerode';
 import express, { type Express } from 'express';
 import type { Pool } from '../db/pool.js';
 import type { Logger } from '../platform/logger.js';
@@ -14,7 +13,7 @@ import type { Authenticator } from './auth/principal.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { requestContext } from './request-context.js';
 import { dashboardRoutes } from './routes/dashboard.js';
-import { healthRoutes } from './routes/health.js';
+import { type HealthDependencies, healthRoutes } from './routes/health.js';
 import { vmRoutes } from './routes/vms.js';
 import type { VmService } from './services/vm-service.js';
 
@@ -22,8 +21,9 @@ export type AppDependencies = {
   log: Logger;
   pool: Pool;
   temporal: Client;
-  docker: Docker;
-  where: { postgres: string; temporal: string; docker: string };
+  /** The api reaches VMs through these directories, never through the Docker engine. */
+  vmDirs: HealthDependencies['vmDirs'];
+  where: HealthDependencies['where'];
   authenticator: Authenticator;
   vms: VmService;
   dashboardDir?: string;

@@ -1,14 +1,14 @@
 /**
- * The api process: loads config, connects to Postgres, Temporal and Docker, serves until SIGINT/SIGTERM,
- * then drains and exits. A dependency that is down does not stop start-up: /readyz reports it.
+ * The api process: loads config, connects to Postgres and Temporal, serves until SIGINT/SIGTERM, then
+ * drains and exits. A dependency that is down does not stop start-up: /readyz reports it. The api does not
+ * use the Docker engine: VMs are reached through the run and secret dirs under FFC_DATA_DIR.
  */
 import { Client, Connection } from '@temporalio/client';
-import Docker from 'dockerode';
 import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
-import { dockerWhere, redactUrl } from '../platform/dependencies.js';
+import { redactUrl } from '../platform/dependencies.js';
 import { createLogger } from '../platform/logger.js';
-import { connectVmAgent } from '../platform/vm-agent.js';
+import { connectVmAgent, vmAgentEndpoint } from '../platform/vm-agent.js';
 import { createDevKeyAuthenticator } from './auth/dev-key.js';
 import type { Authenticator } from './auth/principal.js';
 import { startApi } from './server.js';
@@ -25,12 +25,12 @@ async function main(): Promise<void> {
   // lazy: the connection is made on first use, so the api starts (and /readyz explains) even if Temporal is down
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const docker = new Docker(config.docker);
   const authenticator = config.api.devApiKey
     ? createDevKeyAuthenticator({ key: config.api.devApiKey, userId: config.api.devUserId })
     : nobody;
   const vms = new VmService({
     temporal,
+    pool,
     taskQueue: config.temporal.taskQueue,
     settings: vmSettingsFrom(config.vm),
   });
@@ -40,12 +40,8 @@ async function main(): Promise<void> {
       log,
       pool,
       temporal,
-      docker,
-      where: {
-        postgres: redactUrl(config.database.url),
-        temporal: config.temporal.address,
-        docker: dockerWhere(config.docker),
-      },
+      vmDirs: { runDirRoot: config.vm.runDirRoot, secretRoot: config.vm.secretRoot },
+      where: { postgres: redactUrl(config.database.url), temporal: config.temporal.address },
       authenticator,
       vms,
     },
@@ -58,7 +54,8 @@ async function main(): Promise<void> {
           pool,
           vms,
           log,
-          connectAgent: (ref) => connectVmAgent(ref.runDir, { clientName: 'api-terminal' }),
+          connectAgent: (ref) =>
+            connectVmAgent(vmAgentEndpoint(ref, config.vm.secretRoot), { clientName: 'api-terminal' }),
         }),
       ],
     },

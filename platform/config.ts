@@ -76,6 +76,8 @@ export const configVariables = {
   /** Development only: an API key that identifies DEV_USER_ID until real accounts exist. */
   DEV_API_KEY: z.string().min(16).optional(),
   DEV_USER_ID: z.string().default('dev-user'),
+  /** WebSocket keepalive: a client that does not answer a ping within one interval is cut off. */
+  API_WS_PING_INTERVAL_MS: positiveInt.default(30_000),
 
   VM_IMAGE: z.string().default('ffc-vm:latest'),
   VM_NETWORK_MODE: z.enum(['none', 'host', 'bridge']).default('none'),
@@ -124,6 +126,7 @@ function shapeConfig(raw: RawConfig) {
       publicUrl: raw.PUBLIC_URL,
       devApiKey: raw.DEV_API_KEY,
       devUserId: raw.DEV_USER_ID,
+      wsPingIntervalMs: raw.API_WS_PING_INTERVAL_MS,
     },
     vm: {
       image: raw.VM_IMAGE,
@@ -135,6 +138,8 @@ function shapeConfig(raw: RawConfig) {
       healthIntervalMs: raw.VM_HEALTH_INTERVAL_MS,
       warmPoolSize: raw.VM_WARM_POOL_SIZE,
       runDirRoot: resolve(raw.FFC_DATA_DIR, 'vm-run'),
+      /** Per-VM secrets, where only the host writes; each VM gets its own directory mounted read-only. */
+      secretRoot: resolve(raw.FFC_DATA_DIR, 'vm-secrets'),
       extraEnv: raw.VM_EXTRA_ENV,
       extraMounts: raw.VM_EXTRA_MOUNTS,
       devMode: raw.VM_DEV_MODE,
@@ -164,6 +169,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       parsed.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`),
     );
+  }
+  // The development key stands for a fixed user with no account behind it: never honoured in production.
+  if (parsed.data.NODE_ENV === 'production' && parsed.data.DEV_API_KEY !== undefined) {
+    throw new ConfigError([
+      'DEV_API_KEY: the development API key is refused with NODE_ENV=production; unset DEV_API_KEY',
+    ]);
   }
   return shapeConfig(parsed.data);
 }

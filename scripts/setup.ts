@@ -1,8 +1,10 @@
 /**
  * One-time-per-version setup, safe to run on every start: checks that Postgres, Temporal and Docker answer,
- * applies database migrations and registers Temporal search attributes. Prints a sentence naming the
- * service and the fix when something is unreachable, never a stack trace.
+ * prepares the VM directory roots, applies database migrations and registers Temporal search attributes
+ * in TEMPORAL_NAMESPACE. Prints a sentence naming the service and the fix when something is unreachable,
+ * never a stack trace.
  */
+import { chmod, mkdir } from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import Docker from 'dockerode';
 import { migrate } from '../db/migrate.js';
@@ -18,6 +20,29 @@ import {
 import { ensureSearchAttributes } from '../platform/temporal.js';
 import { allSearchAttributes } from '../workflows/search-attributes.js';
 import { defaultVmSettings } from '../workflows/vm/messages.js';
+
+/**
+ * The roots the worker creates per-VM directories in, with the modes the api and worker rely on: the run
+ * dir root 0711 (VM containers bind-mount their own subdirectory; nobody lists the others), the secrets
+ * root 0700 (only the host's user reads secrets). Both belong to the user running setup, which is the
+ * worker's (in compose, the data-dir job has created them for that user). Returns a problem, or null.
+ */
+async function prepareVmDirectories(vm: { runDirRoot: string; secretRoot: string }): Promise<string | null> {
+  for (const [dir, mode] of [
+    [vm.runDirRoot, 0o711],
+    [vm.secretRoot, 0o700],
+  ] as const) {
+    try {
+      await mkdir(dir, { recursive: true, mode });
+      await chmod(dir, mode); // mkdir leaves an existing directory's mode (and applies the umask)
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      return `cannot prepare ${dir} (${reason}); it must be a directory owned by the worker's user, under FFC_DATA_DIR`;
+    }
+  }
+  console.log(`    VM directories ready: ${vm.runDirRoot}, ${vm.secretRoot}`);
+  return null;
+}
 
 async function main(): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
@@ -39,6 +64,11 @@ async function main(): Promise<number> {
   if (down.length > 0) {
     for (const s of down)
       console.error(`setup: ${s.name} is not reachable (${s.detail}); ${fixHints[s.name]}`);
+    return 1;
+  }
+  const unprepared = await prepareVmDirectories(config.vm);
+  if (unprepared) {
+    console.error(`setup: ${unprepared}`);
     return 1;
   }
   const ran = await migrate(config.database.url);

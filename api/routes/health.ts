@@ -1,19 +1,23 @@
 /**
- * /healthz: the process is up (for restarts). /readyz: Postgres, Temporal and Docker each answer
- * (for load balancers and `dev.sh up`); 503 names every dependency that does not.
+ * /healthz: the process is up (for restarts). /readyz: Postgres and Temporal answer and the VM directories
+ * are reachable (for load balancers, compose's healthcheck and `dev.sh up`); 503 names every dependency
+ * that is not. The api never talks to the Docker engine: it reaches VMs through their agents' unix sockets
+ * under the VM run dir and reads per-VM secrets from the secrets dir, so Docker is not part of readiness.
  */
 import type { Client } from '@temporalio/client';
-import type Docker from 'dockerode';
 import { Router } from 'express';
 import type { Pool } from '../../db/pool.js';
-import { type DependencyStatus, probeDependency } from '../../platform/dependencies.js';
+import { checkVmDirectories, type DependencyStatus, probeDependency } from '../../platform/dependencies.js';
 
-export function healthRoutes(deps: {
+export type HealthDependencies = {
   pool: Pool;
   temporal: Client;
-  docker: Docker;
-  where: { postgres: string; temporal: string; docker: string };
-}): Router {
+  /** Roots of the per-VM run dirs (agent sockets) and secret dirs, under FFC_DATA_DIR. */
+  vmDirs: { runDirRoot: string; secretRoot: string };
+  where: { postgres: string; temporal: string };
+};
+
+export function healthRoutes(deps: HealthDependencies): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ ok: true, uptimeSeconds: Math.round(process.uptime()) });
@@ -24,7 +28,7 @@ export function healthRoutes(deps: {
       probeDependency('temporal', deps.where.temporal, () =>
         deps.temporal.connection.workflowService.getSystemInfo({}),
       ),
-      probeDependency('docker', deps.where.docker, () => deps.docker.ping()),
+      ...checkVmDirectories(deps.vmDirs),
     ]);
     const down = checks.filter((c) => !c.ok);
     const body = { ok: down.length === 0, checks };

@@ -4,7 +4,7 @@ import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
 import { testConfig } from '../support/services.js';
 
-describe('api foundation (real Postgres, Temporal, Docker)', () => {
+describe('api foundation (real Postgres, Temporal)', () => {
   let running: TestApi;
   before(async () => {
     running = await startTestApi({ users: { 'dev-key-for-foundation-tests': 'foundation-user' } });
@@ -19,7 +19,7 @@ describe('api foundation (real Postgres, Temporal, Docker)', () => {
     assert.ok(res.headers.get('x-request-id'), 'every response carries a request id');
   });
 
-  it('/readyz is green when Postgres, Temporal and Docker answer', async () => {
+  it('/readyz is green when Postgres and Temporal answer and the VM directories are reachable', async () => {
     const res = await request(`${running.api.url}/readyz`);
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(
@@ -27,7 +27,8 @@ describe('api foundation (real Postgres, Temporal, Docker)', () => {
       [
         ['postgres', true],
         ['temporal', true],
-        ['docker', true],
+        ['vm-run-dir', true],
+        ['vm-secrets-dir', true],
       ],
     );
   });
@@ -100,7 +101,7 @@ describe('api /readyz with a dependency down', () => {
     unreachable.port = '9'; // discard port: nothing listens there
     const running = await startTestApi({
       databaseUrl: unreachable.toString(),
-      dockerSocket: '/nonexistent/docker.sock',
+      vmDirs: { runDirRoot: '/nonexistent/vm-run', secretRoot: testConfig.vm.secretRoot },
     });
     try {
       const res = await request(`${running.api.url}/readyz`);
@@ -109,9 +110,9 @@ describe('api /readyz with a dependency down', () => {
       const checks = (res.json as { checks: { name: string; ok: boolean }[] }).checks;
       assert.deepEqual(
         checks.filter((c) => !c.ok).map((c) => c.name),
-        ['postgres', 'docker'],
+        ['postgres', 'vm-run-dir'],
       );
-      assert.match((res.json as { error: { message: string } }).error.message, /postgres, docker/);
+      assert.match((res.json as { error: { message: string } }).error.message, /postgres, vm-run-dir/);
     } finally {
       await running.stop();
     }

@@ -3,7 +3,6 @@
  * services. Only the authenticator is chosen by the test (accounts are not built yet: a development key).
  */
 import { Client, Connection } from '@temporalio/client';
-import Docker from 'dockerode';
 import { createDevKeyAuthenticator } from '../../api/auth/dev-key.js';
 import { firstOf } from '../../api/auth/principal.js';
 import { type RunningApi, startApi } from '../../api/server.js';
@@ -28,7 +27,8 @@ export type TestUsers = Record<string, string>;
 export async function startTestApi(options: {
   users?: TestUsers;
   databaseUrl?: string;
-  dockerSocket?: string;
+  /** Roots the api's /readyz checks; the test services' by default. */
+  vmDirs?: { runDirRoot: string; secretRoot: string };
   taskQueue?: string;
   vmSettings?: Partial<VmSettings>;
   wsRoutes?: (deps: { vms: VmService }) => WsRoute[];
@@ -36,7 +36,6 @@ export async function startTestApi(options: {
   const pool = createPool(options.databaseUrl ?? testConfig.database.url, { max: 4 });
   const connection = Connection.lazy({ address: testConfig.temporal.address });
   const temporal = new Client({ connection, namespace: testConfig.temporal.namespace });
-  const docker = new Docker(options.dockerSocket ? { socketPath: options.dockerSocket } : testConfig.docker);
   const authenticator = firstOf(
     ...Object.entries(options.users ?? {}).map(([key, userId]) => createDevKeyAuthenticator({ key, userId })),
   );
@@ -51,8 +50,11 @@ export async function startTestApi(options: {
       log: createLogger('api-test', 'silent'),
       pool,
       temporal,
-      docker,
-      where: { postgres: 'pg', temporal: 'temporal', docker: 'docker' },
+      vmDirs: options.vmDirs ?? {
+        runDirRoot: testConfig.vm.runDirRoot,
+        secretRoot: testConfig.vm.secretRoot,
+      },
+      where: { postgres: 'pg', temporal: 'temporal' },
       authenticator,
       vms,
     },

@@ -10,6 +10,15 @@ import { migrate } from '../../db/migrate.js';
 import { createPool, type Pool } from '../../db/pool.js';
 import { type Config, loadConfig } from '../../platform/config.js';
 
+/**
+ * Tests run in their own Temporal namespace, so the product's namespace (`default`, what `up` and its UI
+ * use) shows only the product's workflows. `scripts/dev.sh test` exports it and `dev.sh test`/`services`
+ * create it with the search attributes; a run by hand (`npx mocha …`) gets it here. It is set in
+ * process.env so that every process a test spawns (through childEnv) uses the same namespace.
+ */
+export const TEST_NAMESPACE = 'ffc-test';
+if (!process.env.TEMPORAL_NAMESPACE) process.env.TEMPORAL_NAMESPACE = TEST_NAMESPACE;
+
 /** The configuration tests run with: the same defaults as a local `up`, overridable by the environment. */
 export const testConfig: Config = loadConfig({
   ...process.env,
