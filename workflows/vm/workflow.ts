@@ -447,6 +447,9 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
       return;
     }
     const waitMs = Math.max(1, Math.ceil(wakeAt - workflowNow()));
+    // Input is validated, so this cannot happen; if it ever did, a loop that never awaits would be
+    // interrupted by the SDK's deadlock watchdog in a way that kills the whole worker process.
+    if (!Number.isFinite(waitMs)) throw failure(VM_INVALID_INPUT, `vm actor computed a wait of ${waitMs} ms`);
     const asked = await condition(anyPending, waitMs);
     if (!asked && readModelBehind && workflowNow() >= (retryAt ?? Number.POSITIVE_INFINITY)) await persist();
   }
