@@ -56,6 +56,7 @@ async function main(): Promise<void> {
           log,
           connectAgent: (ref) =>
             connectVmAgent(vmAgentEndpoint(ref, config.vm.secretRoot), { clientName: 'api-terminal' }),
+          pingIntervalMs: config.api.wsPingIntervalMs,
         }),
       ],
     },

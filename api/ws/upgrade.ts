@@ -1,6 +1,7 @@
 /**
  * WebSocket endpoints share the api's HTTP server. Each path gets its own WebSocketServer in noServer mode;
- * an upgrade to an unknown path is answered with a plain 404 and closed. Frames are capped at 1 MB.
+ * an upgrade to an unknown path is answered with a plain 404 and closed. Frames are capped at 1 MB and are
+ * never compressed.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -39,6 +40,9 @@ export function createUpgradeRouter(routes: WsRoute[]) {
         wss: new WebSocketServer({
           noServer: true,
           maxPayload: MAX_MESSAGE_BYTES,
+          // Off (ws's default, stated so it stays off): inflating frames would let a client make the api
+          // hold far more memory than it sent over the wire.
+          perMessageDeflate: false,
           handleProtocols: chooseProtocol,
         }),
       },

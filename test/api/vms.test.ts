@@ -9,9 +9,10 @@ import type Docker from 'dockerode';
 import WebSocket from 'ws';
 import { createActivities } from '../../activities/index.js';
 import { vmVolumeName } from '../../activities/vm/lifecycle.js';
+import { createDevKeyAuthenticator } from '../../api/auth/dev-key.js';
 import { terminalRoute } from '../../api/ws/terminal.js';
 import { createLogger } from '../../platform/logger.js';
-import { connectVmAgent } from '../../platform/vm-agent.js';
+import { connectVmAgent, vmAgentEndpoint } from '../../platform/vm-agent.js';
 import { userVmContainerName } from '../../workflows/ids.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
@@ -117,13 +118,15 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
       vmSettings: { agentTimeoutMs: 90_000 },
       wsRoutes: ({ vms }) => [
         terminalRoute({
-          authenticator: {
-            authenticate: async (c) => (c === alice.key ? { userId: alice.userId, via: 'dev-key' } : null),
-          },
+          // The production authenticator with alice's development key only: bob has no terminal here.
+          authenticator: createDevKeyAuthenticator({ key: alice.key, userId: alice.userId }),
           pool: db.pool,
           vms,
           log: createLogger('terminal-test', 'silent'),
-          connectAgent: (ref) => connectVmAgent(ref.runDir, { clientName: 'api-terminal-test' }),
+          connectAgent: (ref) =>
+            connectVmAgent(vmAgentEndpoint(ref, testConfig.vm.secretRoot), {
+              clientName: 'api-terminal-test',
+            }),
         }),
       ],
     });

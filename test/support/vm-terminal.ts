@@ -4,7 +4,13 @@
  */
 import type { AgentClient } from '@factory-factory/core/agent-client';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import { connectVmAgent } from '../../platform/vm-agent.js';
+import { connectVmAgent, vmAgentEndpoint } from '../../platform/vm-agent.js';
+import { testConfig } from './services.js';
+
+/** An authenticated client of the VM's agent, reached the way the worker and the api reach it. */
+export function connectTestAgent(ref: VmContainerRef, clientName: string): Promise<AgentClient> {
+  return connectVmAgent(vmAgentEndpoint(ref, testConfig.vm.secretRoot), { clientName });
+}
 
 /**
  * Runs `command` in a fresh terminal of the VM (a PTY the agent spawns, with the environment claude and gh
@@ -46,7 +52,7 @@ export async function runInTerminal(
  * printf so the echoed command line itself never matches.
  */
 export async function runInVm(ref: VmContainerRef, command: string, timeoutMs = 30_000): Promise<string> {
-  const agent = await connectVmAgent(ref.runDir, { clientName: 'test' });
+  const agent = await connectTestAgent(ref, 'test');
   try {
     const marker = `__done_${Math.random().toString(36).slice(2)}__`;
     const half = Math.floor(marker.length / 2);

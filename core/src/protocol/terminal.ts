@@ -77,7 +77,16 @@ export const TerminalServerMessage = z.discriminatedUnion('type', [
     exitCode: z.number().int(),
     signal: z.number().int().nullable(),
   }),
-  z.object({ type: z.literal('error'), message: z.string(), requestId: z.string().optional() }),
+  /**
+   * `code` is stable for clients to branch on (e.g. `invalid_message`, `terminal_not_found`, `vm_unavailable`,
+   * `input_overflow`); `message` is for the user and never carries host details.
+   */
+  z.object({
+    type: z.literal('error'),
+    code: z.string(),
+    message: z.string(),
+    requestId: z.string().optional(),
+  }),
 ]);
 export type TerminalServerMessage = z.infer<typeof TerminalServerMessage>;
 
