@@ -1,7 +1,7 @@
 /**
  * VM container benchmarks, printed, never asserted. Run with the backing services up:
  *
- *   npx tsx --conditions=source bench/vm-containers.ts [runs]     (runs defaults to 20)
+ *   npx tsx --conditions=source bench/vm-containers.ts [runs] [--starts-only]     (runs defaults to 20)
  *
  * Measures, with the real activities (activities/vm/lifecycle.ts) and the real agent in the real image:
  *   - cold: createVmContainer + startVmContainer + waitForVmAgent (new container, volume and run dir);
@@ -9,22 +9,29 @@
  *   - stop (suspend) of a running VM; rename (the Docker part of a warm-pool claim);
  *   - idle memory of one VM (docker stats, the agent's RSS) and of ten at once (host MemAvailable), and
  *     how many idle VMs fit in this machine's memory.
+ * Each start is split into its phases (printed first; --starts-only prints only these): the host's part of
+ * create and start, Docker until the container runs (its StartedAt), the agent from then until it listens
+ * (its "agent listening" log line: node boot and module loading, then its init), and the host from then
+ * until the first health.ping answered (polling, the mutual handshake, the request).
  * Baseline in the same run: a bare container of the base image running `sleep`, with the same hardening
  * and limits (create+start, start, stop), so the agent's own cost is the difference.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
 import { createVmContainerActivities } from '../activities/vm/lifecycle.js';
 import type { VmContainerRef } from '../activities/vm/types.js';
 import type { Config } from '../platform/config.js';
 import { ensureVmImage } from '../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../test/support/services.js';
-import { percentile, timed } from './lib/stats.js';
+import { agentListening, containerStartedAt, epochNow, PhaseSamples, phaseTable } from './lib/phases.js';
+import { machineConditions, percentile, timed } from './lib/stats.js';
 
-const runs = Number(process.argv[2] ?? 20);
+const args = process.argv.slice(2);
+const runs = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 20);
+/** Only the start-up split (cold, resume): skips stop, rename, memory and density. */
+const startsOnly = args.includes('--starts-only');
 const id = uniqueSuffix();
 const benchLabels = { 'ffc.bench': `vm-containers-${id}` };
 const owner = `bench-vm-containers-${id}`;
@@ -123,6 +130,36 @@ async function main(): Promise<void> {
   const version = await docker.version();
   const load = [loadavg()];
 
+  /** The phases of one start, from `startCall` (before startVmContainer) until the agent answered. */
+  async function recordStart(
+    split: PhaseSamples,
+    ref: VmContainerRef,
+    startCall: number,
+    startReturned: number,
+    answered: number,
+  ): Promise<void> {
+    const runningAt = await containerStartedAt(docker, ref.containerId);
+    const listening = await agentListening(docker, ref.containerId, startCall);
+    split.add('startVmContainer (host dirs + docker start call)', startReturned - startCall);
+    if (runningAt !== null)
+      split.add('  docker: start call → container running (StartedAt)', runningAt - startCall);
+    if (listening && runningAt !== null) {
+      split.add('agent: container running → socket listening', listening.time - runningAt);
+      if (listening.startupMs !== undefined && listening.initMs !== undefined) {
+        const processStart = listening.time - listening.startupMs;
+        split.add('  of which exec until node starts (docker-init, runc)', processStart - runningAt);
+        split.add('  of which node boot + module loading', listening.startupMs - listening.initMs);
+        split.add('  of which init: store, sessions, listen', listening.initMs);
+      }
+    }
+    if (listening)
+      split.add('host: listening → first answer (poll + handshake + ping)', answered - listening.time);
+    // The same request once more, now that the agent is up and its credential check is cached.
+    const pinged = epochNow();
+    await activities.pingVmAgent(ref);
+    split.add('handshake + health.ping again (agent up, probe cached)', epochNow() - pinged);
+  }
+
   try {
     // Warm-up: first use of the image pays page-cache misses that later VMs do not.
     const warm = await activities.createVmContainer({
@@ -134,60 +171,8 @@ async function main(): Promise<void> {
     await activities.waitForVmAgent(warm, { timeoutMs: 60_000 });
     await activities.removeVmContainer(warm);
 
-    // ---- the VM: cold, resume, stop, rename ----
-    const cold: number[] = [];
-    const coldCreate: number[] = [];
-    const coldStart: number[] = [];
-    const coldAgent: number[] = [];
-    const firstAnswer: number[] = [];
-    console.log(`cold create+start until the agent answers, ${runs} runs …`);
-    for (let i = 0; i < runs; i++) {
-      const started = performance.now();
-      const ref = await timed(coldCreate, () =>
-        activities.createVmContainer({ containerName: `ffc-bench-cold-${id}-${i}`, role: 'vm', owner }),
-      );
-      await timed(coldStart, () => activities.startVmContainer(ref));
-      const health = await timed(coldAgent, () => activities.waitForVmAgent(ref, { timeoutMs: 60_000 }));
-      cold.push(performance.now() - started);
-      firstAnswer.push(health.uptimeMs);
-      await activities.removeVmContainer(ref);
-    }
-
-    const vmRef = await activities.createVmContainer({
-      containerName: `ffc-bench-vm-${id}`,
-      role: 'vm',
-      owner,
-    });
-    await activities.startVmContainer(vmRef);
-    await activities.waitForVmAgent(vmRef, { timeoutMs: 60_000 });
-    const resume: number[] = [];
-    const stop: number[] = [];
-    console.log(`stop, then resume until the agent answers, ${runs} runs …`);
-    for (let i = 0; i < runs; i++) {
-      await timed(stop, () => activities.stopVmContainer(vmRef));
-      await timed(resume, async () => {
-        await activities.startVmContainer(vmRef);
-        await activities.waitForVmAgent(vmRef, { timeoutMs: 60_000 });
-      });
-    }
-
-    const rename: number[] = [];
-    let renamed: VmContainerRef = vmRef;
-    for (let i = 0; i < runs; i++) {
-      const next = `ffc-bench-vm-${id}-${i % 2 === 0 ? 'claimed' : 'pool'}`;
-      renamed = await timed(rename, () => activities.renameVmContainer(renamed, next));
-    }
-
-    // ---- idle memory of one VM ----
-    console.log('idle memory: one VM settles for 10 s …');
-    await sleep(10_000);
-    const vmMemory = await containerMemory(docker, renamed.containerId);
-    const vmHost = await hostMemory(docker, renamed.containerId);
-    const health = await activities.pingVmAgent(renamed);
-    const top = await docker.getContainer(renamed.containerId).top({ ps_args: '-o pid,rss,comm' });
-    await activities.removeVmContainer(renamed);
-
-    // ---- baseline: a bare hardened container of the base image running sleep ----
+    // ---- baseline: a bare hardened container of the base image running sleep, run alternately with the
+    // VM below so both see the same load on this shared machine ----
     const baseOptions = (name: string): Docker.ContainerCreateOptions => ({
       name,
       Image: baseTag,
@@ -210,21 +195,125 @@ async function main(): Promise<void> {
     const baseCold: number[] = [];
     const baseStart: number[] = [];
     const baseStop: number[] = [];
-    console.log(`baseline (bare container running sleep), ${runs} runs each …`);
-    for (let i = 0; i < runs; i++) {
-      const container = await timed(baseCold, async () => {
-        const c = await docker.createContainer(baseOptions(`ffc-bench-base-${id}-${i}`));
-        await c.start();
-        return c;
-      });
-      await container.remove({ force: true });
+    const baseColdSplit = new PhaseSamples();
+    const baseResumeSplit = new PhaseSamples();
+    async function bareStart(
+      split: PhaseSamples,
+      container: Docker.Container,
+      startCall: number,
+    ): Promise<void> {
+      await container.start();
+      const returned = epochNow();
+      split.add('start call returns', returned - startCall);
+      const runningAt = await containerStartedAt(docker, container.id);
+      if (runningAt !== null)
+        split.add('  docker: start call → container running (StartedAt)', runningAt - startCall);
     }
+    async function bareCold(i: number): Promise<void> {
+      const started = epochNow();
+      const c = await docker.createContainer(baseOptions(`ffc-bench-base-${id}-${i}`));
+      const created = epochNow();
+      baseColdSplit.add('docker create', created - started);
+      await bareStart(baseColdSplit, c, created);
+      baseCold.push(epochNow() - started);
+      await c.remove({ force: true });
+    }
+
+    // ---- the VM: cold, resume, stop, rename ----
+    const cold: number[] = [];
+    const coldSplit = new PhaseSamples();
+    const firstAnswer: number[] = [];
+    console.log(`cold create+start until the agent answers, ${runs} runs …`);
+    for (let i = 0; i < runs; i++) {
+      await bareCold(i);
+      const started = epochNow();
+      const ref = await activities.createVmContainer({
+        containerName: `ffc-bench-cold-${id}-${i}`,
+        role: 'vm',
+        owner,
+      });
+      const created = epochNow();
+      await activities.startVmContainer(ref);
+      const startReturned = epochNow();
+      const health = await activities.waitForVmAgent(ref, { timeoutMs: 60_000 });
+      const answered = epochNow();
+      cold.push(answered - started);
+      firstAnswer.push(health.uptimeMs);
+      coldSplit.add('createVmContainer (dirs, secret, volume, create)', created - started);
+      await recordStart(coldSplit, ref, created, startReturned, answered);
+      coldSplit.add('total: create + start + agent answers', answered - started);
+      await activities.removeVmContainer(ref);
+    }
+
+    const vmRef = await activities.createVmContainer({
+      containerName: `ffc-bench-vm-${id}`,
+      role: 'vm',
+      owner,
+    });
+    await activities.startVmContainer(vmRef);
+    await activities.waitForVmAgent(vmRef, { timeoutMs: 60_000 });
+    const resume: number[] = [];
+    const resumeSplit = new PhaseSamples();
+    const stop: number[] = [];
+    console.log(`stop, then resume until the agent answers, ${runs} runs …`);
     const base = await docker.createContainer(baseOptions(`ffc-bench-base-${id}`));
     await base.start();
     for (let i = 0; i < runs; i++) {
       await timed(baseStop, () => base.stop({ t: 10 }));
-      await timed(baseStart, () => base.start());
+      const bareStarted = epochNow();
+      await bareStart(baseResumeSplit, base, bareStarted);
+      baseStart.push(epochNow() - bareStarted);
+      await timed(stop, () => activities.stopVmContainer(vmRef));
+      const started = epochNow();
+      await activities.startVmContainer(vmRef);
+      const startReturned = epochNow();
+      await activities.waitForVmAgent(vmRef, { timeoutMs: 60_000 });
+      const answered = epochNow();
+      resume.push(answered - started);
+      await recordStart(resumeSplit, vmRef, started, startReturned, answered);
+      resumeSplit.add('total: start + agent answers', answered - started);
     }
+
+    await base.stop({ t: 10 });
+    console.log('');
+    console.log(
+      `start-up split (${runs} runs; ${machineConditions()}; image ${tag}). Phases overlap and p50s do not add up;` +
+        ' the totals are measured end to end.',
+    );
+    console.log(
+      phaseTable('cold: new VM until its agent answers', coldSplit, {
+        label: 'bare container create + start',
+        samples: baseCold,
+      }),
+    );
+    console.log(phaseTable('  baseline cold: bare container running sleep (same hardening)', baseColdSplit));
+    console.log(
+      phaseTable('resume: stopped VM until its agent answers', resumeSplit, {
+        label: 'bare container start',
+        samples: baseStart,
+      }),
+    );
+    console.log(phaseTable('  baseline resume: bare container running sleep', baseResumeSplit));
+    if (startsOnly) return;
+    await base.start();
+
+    const rename: number[] = [];
+    let renamed: VmContainerRef = vmRef;
+    for (let i = 0; i < runs; i++) {
+      const next = `ffc-bench-vm-${id}-${i % 2 === 0 ? 'claimed' : 'pool'}`;
+      renamed = await timed(rename, () => activities.renameVmContainer(renamed, next));
+    }
+
+    // ---- idle memory of one VM ----
+    console.log('idle memory: one VM settles for 10 s …');
+    await sleep(10_000);
+    const vmMemory = await containerMemory(docker, renamed.containerId);
+    const vmHost = await hostMemory(docker, renamed.containerId);
+    const health = await activities.pingVmAgent(renamed);
+    const top = await docker.getContainer(renamed.containerId).top({ ps_args: '-o pid,rss,comm' });
+    await activities.removeVmContainer(renamed);
+
+    // ---- baseline memory: the bare container of the resume runs, idle ----
     await sleep(2_000);
     const baseMemory = await containerMemory(docker, base.id);
     const baseHost = await hostMemory(docker, base.id);
@@ -280,9 +369,6 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`${'metric'.padEnd(50)} ${'n'.padStart(3)}  ${'p50'.padStart(5)} / ${'p95'.padStart(5)}`);
     row('cold: create + start + agent answers', cold, baseCold);
-    row('  of which createVmContainer', coldCreate);
-    row('  of which startVmContainer', coldStart);
-    row('  of which waitForVmAgent', coldAgent);
     row('  agent uptime at its first answer', firstAnswer);
     row('resume: start of a stopped VM + agent answers', resume, baseStart);
     row('stop (suspend) of a running VM', stop, baseStop);

@@ -16,6 +16,7 @@
  * stopping a stopped one succeeds, removing what is gone succeeds.
  */
 import { randomBytes } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
 import { chmod, chown, link, lstat, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { AgentHealth } from '@factory-factory/core/protocol';
@@ -70,6 +71,14 @@ const TMPFS_OPTIONS = 'rw,nosuid,nodev,size=512m,mode=1777';
 const STOP_TIMEOUT_SECONDS = 10;
 /** A unix socket path (sun_path) holds at most 107 bytes plus the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
+/** While an agent is starting its socket is polled this often, then less often (see waitForVmAgent). */
+const AGENT_POLL_BRISK_MS = 25;
+const AGENT_POLL_SLOW_MS = 250;
+const AGENT_BRISK_PERIOD_MS = 3_000;
+/** A failed attempt asks Docker whether the container still runs at most this often (a Docker call each). */
+const AGENT_INSPECT_EVERY_MS = 250;
+/** However often the run dir changes, attempts are at least this far apart. */
+const AGENT_MIN_ATTEMPT_GAP_MS = 5;
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -146,6 +155,48 @@ function demuxLogs(buffer: Buffer): string {
 
 function dockerTime(value: string | undefined): string | null {
   return !value || value.startsWith('0001-01-01') ? null : value;
+}
+
+/**
+ * Resolves `next()` as soon as the agent's socket may have appeared in the run dir (its bind() creates it,
+ * its chmod follows), rather than at the next poll: inotify sees the container's writes through the bind
+ * mount. Only a hint, never trusted: the socket is still checked and the peer still proves the secret,
+ * and where no event arrives (no inotify watches left, an engine on another kernel) polling still finds it.
+ */
+function watchForSocket(runDir: string): { next(): Promise<void>; close(): void } {
+  let changed = false;
+  let wake: (() => void) | null = null;
+  let watcher: FSWatcher | null = null;
+  const notify = () => {
+    changed = true;
+    wake?.();
+  };
+  try {
+    watcher = watch(runDir, { persistent: false }, (_event, filename) => {
+      if (filename === null || filename === VM_AGENT_SOCKET_NAME) notify();
+    });
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    watcher = null; // polling alone
+  }
+  return {
+    next: () =>
+      changed
+        ? Promise.resolve().then(() => {
+            changed = false;
+          })
+        : new Promise<void>((resolveNext) => {
+            wake = () => {
+              wake = null;
+              changed = false;
+              resolveNext();
+            };
+          }),
+    close: () => {
+      wake = null;
+      watcher?.close();
+    },
+  };
 }
 
 export function createVmContainerActivities(deps: VmContainerDeps) {
@@ -529,40 +580,67 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
     }
   }
 
+  /** A stopped container will not answer: the failure says why, with its last log lines. */
+  async function failIfStopped(ref: VmContainerRef): Promise<void> {
+    const status = await inspectVmContainer(ref);
+    if (status.running) return;
+    const tail = status.exists ? await logTail(ref.containerId, 20) : '';
+    throw ApplicationFailure.nonRetryable(
+      `the agent of VM ${ref.containerName} cannot answer: container ${status.status}` +
+        `${status.exitCode !== null ? ` (exit code ${status.exitCode}${status.oomKilled ? ', out of memory' : ''})` : ''}` +
+        `${tail ? `; last log lines:\n${tail}` : ''}`,
+      VmFailureType.agentUnreachable,
+      { containerStatus: status },
+    );
+  }
+
+  /**
+   * Until the agent answers health.ping. An attempt is cheap (two file checks, then the handshake once a
+   * socket is there), so a starting agent is tried briskly and, through watchForSocket, the moment its
+   * socket appears; Docker is asked whether the container still runs only every AGENT_INSPECT_EVERY_MS,
+   * since each inspect is a call into the engine that competes with the starting VM for the CPU.
+   */
   async function waitForVmAgent(ref: VmContainerRef, options: WaitForAgentOptions): Promise<AgentHealth> {
     const started = Date.now();
     const deadline = started + options.timeoutMs;
+    const socketChanged = watchForSocket(ref.runDir);
     let lastError = 'not tried';
-    for (let attempt = 1; ; attempt++) {
-      heartbeat({ attempt });
-      const remaining = Math.max(deadline - Date.now(), 250);
-      const result = await tryHealth(ref, {
-        connectTimeoutMs: Math.min(2_000, remaining),
-        requestTimeoutMs: Math.min(10_000, remaining),
-      });
-      if (result.ok) return result.health;
-      lastError = result.error;
+    let inspectedAt = Number.NEGATIVE_INFINITY;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        heartbeat({ attempt });
+        const attemptAt = Date.now();
+        const remaining = Math.max(deadline - attemptAt, 250);
+        const result = await tryHealth(ref, {
+          connectTimeoutMs: Math.min(2_000, remaining),
+          requestTimeoutMs: Math.min(10_000, remaining),
+        });
+        if (result.ok) return result.health;
+        lastError = result.error;
 
-      // A container that stopped will not answer: say why now instead of at the deadline.
-      const status = await inspectVmContainer(ref);
-      if (!status.running) {
-        const tail = status.exists ? await logTail(ref.containerId, 20) : '';
-        throw ApplicationFailure.nonRetryable(
-          `the agent of VM ${ref.containerName} cannot answer: container ${status.status}` +
-            `${status.exitCode !== null ? ` (exit code ${status.exitCode}${status.oomKilled ? ', out of memory' : ''})` : ''}` +
-            `${tail ? `; last log lines:\n${tail}` : ''}`,
-          VmFailureType.agentUnreachable,
-          { containerStatus: status },
+        // A container that stopped will not answer: say why now instead of at the deadline.
+        if (Date.now() - inspectedAt >= AGENT_INSPECT_EVERY_MS || Date.now() >= deadline) {
+          inspectedAt = Date.now();
+          await failIfStopped(ref);
+        }
+        if (Date.now() >= deadline)
+          throw ApplicationFailure.nonRetryable(
+            `the agent of VM ${ref.containerName} did not answer within ${options.timeoutMs} ms ` +
+              `(${attempt} attempts; last error: ${lastError})`,
+            VmFailureType.agentUnreachable,
+          );
+        // Poll briskly while a starting agent is expected (well under a second), then back off; either
+        // way try again as soon as the socket appears.
+        const poll = pause(
+          Date.now() - started < AGENT_BRISK_PERIOD_MS ? AGENT_POLL_BRISK_MS : AGENT_POLL_SLOW_MS,
         );
+        poll.catch(() => undefined); // a cancellation after the race was decided is seen by the next pause
+        await Promise.race([poll, socketChanged.next()]);
+        const sinceAttempt = Date.now() - attemptAt;
+        if (sinceAttempt < AGENT_MIN_ATTEMPT_GAP_MS) await pause(AGENT_MIN_ATTEMPT_GAP_MS - sinceAttempt);
       }
-      if (Date.now() >= deadline)
-        throw ApplicationFailure.nonRetryable(
-          `the agent of VM ${ref.containerName} did not answer within ${options.timeoutMs} ms ` +
-            `(${attempt} attempts; last error: ${lastError})`,
-          VmFailureType.agentUnreachable,
-        );
-      // Poll briskly while a starting agent is expected (well under a second), then back off.
-      await pause(Date.now() - started < 3_000 ? 25 : 250);
+    } finally {
+      socketChanged.close();
     }
   }
 

@@ -1,10 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TerminalManager } from '../terminal/index.js';
 import type { AgentConfig } from './config.js';
 import { createCoreWorkspaces } from './core-workspaces.js';
-import { createCredentialProbe } from './credentials.js';
+import { type CredentialStatus, createCredentialProbe } from './credentials.js';
 import { AgentRequestError } from './errors.js';
 import { createAgentHandlers } from './handlers.js';
 import { AgentServer } from './server.js';
@@ -23,6 +24,11 @@ export interface StartAgentOptions {
   config: AgentConfig;
   secret: string;
   logger: Logger;
+  /**
+   * What health.ping reports about the logins; main.ts starts it before loading the agent so its check
+   * runs meanwhile. Made here from the config when not given.
+   */
+  credentials?: () => Promise<CredentialStatus>;
 }
 
 /** Reads the per-VM secret. Whitespace around it (a trailing newline) is not part of it. */
@@ -35,6 +41,7 @@ export function readAgentSecret(path: string): string {
 /** The composition root: store, workspaces, sessions, terminals, handlers, socket server. */
 export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
   const { config, logger } = options;
+  const initStarted = performance.now();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = AgentStore.open(join(config.dataDir, 'agent.db'));
   // Workspaces and sessions need each other: handoff and archiving ask whether a fixer session is
@@ -86,11 +93,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       sessions,
       terminals,
       connections: (): number => server.connectionCount,
-      credentials: createCredentialProbe({
-        home: config.homeDir,
-        ghBin: config.ghBin,
-        childEnv: config.childEnv,
-      }),
+      credentials:
+        options.credentials ??
+        createCredentialProbe({
+          home: config.homeDir,
+          ghBin: config.ghBin,
+          childEnv: config.childEnv,
+        }),
       terminalEnv: config.childEnv,
       homeDir: config.homeDir,
     }),
@@ -102,7 +111,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     store.close();
     throw error;
   }
-  logger.info({ socket: config.socketPath, version }, 'agent listening');
+  // Start-up timings (bench/vm-containers.ts reads them): since the process started, and of that the
+  // part in here (store, sessions, workspaces, listen) after node's boot and the module loading.
+  const listeningAt = performance.now();
+  logger.info(
+    {
+      socket: config.socketPath,
+      version,
+      startupMs: Math.round(listeningAt),
+      initMs: Math.round(listeningAt - initStarted),
+    },
+    'agent listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
