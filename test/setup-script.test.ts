@@ -185,7 +185,8 @@ else setInterval(() => {}, 1000);
         `until [ "$(cat ${join(scratch, 'runs')} 2>/dev/null)" = 4 ]; do supervise_apps; sleep 0.2; done`,
         'last=$(cat "$RUN/flaky.pid")',
         'stop_started',
-        'kill -0 "$last" 2>/dev/null && echo "still running" || echo "stopped the current one"',
+        // A killed child stays a zombie until this shell reaps it; a zombie is stopped, not running.
+        'if kill -0 "$last" 2>/dev/null && [ "$(ps -o stat= -p "$last" | cut -c1)" != Z ]; then echo "still running"; else echo "stopped the current one"; fi',
       ].join('\n'),
       { FFC_DATA_DIR: join(scratch, 'data') },
     );

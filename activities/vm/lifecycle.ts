@@ -459,6 +459,14 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   }
 
   async function startVmContainer(ref: VmContainerRef): Promise<void> {
+    const info = await inspectById(ref.containerId);
+    if (!info) throw missing(ref, 'start');
+    if (!hasCurrentLayout(info)) {
+      // Made before the secret moved out of the run dir, it could never pass the handshake: it goes (its
+      // volume stays), and the actor recreates the VM on that volume as it does for a vanished container.
+      await docker.getContainer(info.Id).remove({ force: true });
+      throw missing(ref, 'start (it predated the current VM layout and was retired)');
+    }
     // The bind mounts need both dirs; recreate them (same secret if it survived) if the host lost them.
     await prepareVmDirs(ownedRunDir(ref.runDir));
     try {

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type Docker from 'dockerode';
+import { LABEL_RUN_DIR, LABEL_VOLUME, managedLabels } from '../../activities/vm/labels.js';
 import { createVmContainerActivities, VmFailureType, vmVolumeName } from '../../activities/vm/lifecycle.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Config } from '../../platform/config.js';
@@ -302,6 +303,44 @@ describe('VM container activities (real Docker, real agent)', () => {
       await rejectsWith(activities.startVmContainer(ref), VmFailureType.containerMissing);
       assert.equal(await activities.pingVmAgent(ref), null);
     });
+  });
+
+  it('retires a container of the old layout (secret in the run dir) on start and on create, keeping its volume', async () => {
+    const legacy = async (containerName: string): Promise<VmContainerRef> => {
+      const volumeName = vmVolumeName(containerName);
+      const runDir = join(runDirRoot, containerName);
+      mkdirSync(runDir, { recursive: true });
+      await docker.createVolume({ Name: volumeName, Labels: testLabel });
+      const container = await docker.createContainer({
+        name: containerName,
+        Image: vm.image,
+        Labels: {
+          ...testLabel,
+          ...managedLabels({ owner, role: 'vm' }),
+          [LABEL_VOLUME]: volumeName,
+          [LABEL_RUN_DIR]: runDir,
+        },
+        HostConfig: {
+          NetworkMode: 'none',
+          Mounts: [
+            { Type: 'bind', Source: runDir, Target: '/run/ff-agent' },
+            { Type: 'volume', Source: volumeName, Target: '/home/ff' },
+          ],
+        },
+      });
+      return { containerName, containerId: container.id, volumeName, runDir };
+    };
+    const old = await legacy(name('legacy-start'));
+    await rejectsWith(activities.startVmContainer(old), VmFailureType.containerMissing, /predated/);
+    await assert.rejects(docker.getContainer(old.containerId).inspect(), /no such container/i);
+    assert.ok(await docker.getVolume(old.volumeName).inspect(), 'its volume stays for the recreated VM');
+    await docker.getVolume(old.volumeName).remove();
+
+    const adoptedOld = await legacy(name('legacy-create'));
+    const replaced = await create(name('legacy-create'));
+    assert.notEqual(replaced.containerId, adoptedOld.containerId);
+    assert.equal(replaced.volumeName, adoptedOld.volumeName, 'the same home volume');
+    await activities.removeVmContainer(replaced);
   });
 
   it('adopts an existing container on a second create: one container, same volume, same secret', async () => {
