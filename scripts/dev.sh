@@ -313,7 +313,11 @@ stop_started() {
         if [ -n "$pid" ] && is_running "$pid"; then
           kill -TERM "$pid" 2>/dev/null || true
           for _ in $(seq 1 "$grace"); do is_running "$pid" || break; sleep 0.1; done
-          kill -KILL "$pid" 2>/dev/null || true
+          if is_running "$pid"; then
+            kill -KILL "$pid" 2>/dev/null || true
+            # SIGKILL is not instant (a process in the kernel finishes its call first): wait until it is gone.
+            for _ in $(seq 1 50); do is_running "$pid" || break; sleep 0.1; done
+          fi
         fi
         case $ref in *.pid) rm -f "$ref" ;; esac
         ;;

@@ -186,7 +186,7 @@ else setInterval(() => {}, 1000);
         'last=$(cat "$RUN/flaky.pid")',
         'stop_started',
         // A killed child stays a zombie until this shell reaps it; a zombie is stopped, not running.
-        'if kill -0 "$last" 2>/dev/null && [ "$(ps -o stat= -p "$last" | cut -c1)" != Z ]; then echo "still running"; else echo "stopped the current one"; fi',
+        'is_running "$last" && echo "still running" || echo "stopped the current one"',
       ].join('\n'),
       { FFC_DATA_DIR: join(scratch, 'data') },
     );
@@ -202,6 +202,6 @@ else setInterval(() => {}, 1000);
       result.stderr,
     );
     assert.match(result.stderr, / flaky restarted \(pid \d+\)/);
-    assert.match(result.stdout, /stopped the current one/);
+    assert.match(result.stdout, /stopped the current one/, `${result.stdout}\n${result.stderr}`);
   });
 });

@@ -1,9 +1,4 @@
 import assert from 'node:assert/strict';
-import {
-  safeParseJson,
-  type TerminalServerMessage,
-  TerminalServerMessage as TerminalServerMessageSchema,
-} from '@factory-factory/core/protocol';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import WebSocket from 'ws';
@@ -24,75 +19,9 @@ import {
   testDocker,
   uniqueSuffix,
 } from '../support/services.js';
+import { TerminalClient } from '../support/terminal-client.js';
 import { removeUserVm } from '../support/vm.js';
 import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
-
-/** A terminal client speaking the dashboard's protocol, collecting everything the server sends. */
-class TerminalClient {
-  readonly messages: TerminalServerMessage[] = [];
-  private waiters: (() => void)[] = [];
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const parsed = safeParseJson(TerminalServerMessageSchema, String(data));
-      if (!parsed.ok) throw parsed.error;
-      this.messages.push(parsed.value);
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-  }
-
-  static open(url: string, token: string): Promise<TerminalClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, ['ffc.terminal.v1', `bearer.${token}`]);
-      const client = new TerminalClient(ws);
-      ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  async waitFor<T extends TerminalServerMessage>(
-    what: string,
-    match: (m: TerminalServerMessage) => m is T,
-    timeoutMs = 60_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.messages.find(match);
-      if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(`no ${what}; got ${JSON.stringify(this.messages).slice(0, 2000)}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 250);
-      });
-    }
-  }
-
-  /** Waits until `condition` holds over what was received so far. */
-  async waitUntil(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-    await this.waitFor(what, (_m): _m is TerminalServerMessage => condition(), timeoutMs);
-  }
-
-  output(terminalId: string): string {
-    return this.messages
-      .map((m) => (m.type === 'output' && m.terminalId === terminalId ? m.data : ''))
-      .join('');
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState === WebSocket.CLOSED) resolve();
-      else {
-        this.ws.once('close', () => resolve());
-        this.ws.close();
-      }
-    });
-  }
-}
 
 describe('VM api: routes and terminal (real Temporal, Docker, VM image)', function () {
   this.timeout(10 * 60_000);
@@ -173,15 +102,9 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
 
   it('gives a terminal in the VM whose files survive suspend and resume, with scrollback on reattach', async () => {
     const first = await TerminalClient.open(terminalUrl(), alice.key);
-    await first.waitFor(
-      'terminal_list',
-      (m): m is Extract<TerminalServerMessage, { type: 'terminal_list' }> => m.type === 'terminal_list',
-    );
+    await first.waitFor('terminal_list');
     first.send({ type: 'create', requestId: 'r1', cols: 100, rows: 30 });
-    const created = await first.waitFor(
-      'created',
-      (m): m is Extract<TerminalServerMessage, { type: 'created' }> => m.type === 'created',
-    );
+    const created = await first.waitFor('created');
     assert.equal(created.requestId, 'r1');
     first.send({
       type: 'input',
@@ -192,20 +115,14 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
 
     // Bad input on the socket is answered, not fatal.
     first.send('{not json');
-    await first.waitFor(
-      'error',
-      (m): m is Extract<TerminalServerMessage, { type: 'error' }> => m.type === 'error',
-    );
+    await first.waitFor('error');
     first.send({ type: 'resize', terminalId: created.terminalId, cols: 0, rows: 5 });
     assert.equal(first.ws.readyState, WebSocket.OPEN);
     await first.close();
 
     // Reattach: the terminal is still there with what it printed.
     const second = await TerminalClient.open(terminalUrl(), alice.key);
-    const list = await second.waitFor(
-      'terminal_list',
-      (m): m is Extract<TerminalServerMessage, { type: 'terminal_list' }> => m.type === 'terminal_list',
-    );
+    const list = await second.waitFor('terminal_list');
     const again = list.terminals.find((t) => t.id === created.terminalId);
     assert.ok(again, 'the terminal outlived the socket');
     assert.match(again.outputBuffer, /onboarding-42/);
@@ -220,10 +137,7 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
     // Opening a terminal resumes the VM; the file written before the suspend is still there.
     const third = await TerminalClient.open(terminalUrl(), alice.key);
     third.send({ type: 'create', cols: 80, rows: 24 });
-    const fresh = await third.waitFor(
-      'created',
-      (m): m is Extract<TerminalServerMessage, { type: 'created' }> => m.type === 'created',
-    );
+    const fresh = await third.waitFor('created');
     // The command's own echo contains `got:$(cat`, never `got:onboarding`, so only the output matches.
     third.send({ type: 'input', terminalId: fresh.terminalId, data: 'echo "got:$(cat ~/onboarded.txt)"\r' });
     await third.waitUntil('the file', () => third.output(fresh.terminalId).includes('got:onboarding-42'));
