@@ -27,6 +27,18 @@ export function dockerStatusCode(err: unknown): number | undefined {
   return undefined;
 }
 
+/** Frames of a non-TTY container log (8-byte headers), as text. */
+export function demuxLogs(buffer: Buffer): string {
+  const parts: string[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'));
+    offset += 8 + size;
+  }
+  return offset === 0 ? buffer.toString('utf8') : parts.join('');
+}
+
 export function createContainerInventoryActivities(deps: { docker: Docker }) {
   const { docker } = deps;
   return {

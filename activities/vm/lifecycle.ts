@@ -35,7 +35,7 @@ import {
   vmAgentSocketPath,
   vmSecretDir,
 } from '../../platform/vm-agent.js';
-import { dockerStatusCode } from './containers.js';
+import { demuxLogs, dockerStatusCode } from './containers.js';
 import { LABEL_CONTAINER_NAME, LABEL_MANAGED, LABEL_RUN_DIR, LABEL_VOLUME, managedLabels } from './labels.js';
 import type {
   CreateVmContainerInput,
@@ -139,18 +139,6 @@ function exposesDockerSocket(hostPath: string): boolean {
   return ['/var/run/docker.sock', '/run/docker.sock'].some(
     (socket) => socket === path || socket.startsWith(path === '/' ? '/' : `${path}/`),
   );
-}
-
-/** Frames of a non-TTY container log (8-byte headers), as text. */
-function demuxLogs(buffer: Buffer): string {
-  const parts: string[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'));
-    offset += 8 + size;
-  }
-  return offset === 0 ? buffer.toString('utf8') : parts.join('');
 }
 
 function dockerTime(value: string | undefined): string | null {

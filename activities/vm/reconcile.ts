@@ -7,32 +7,21 @@
  * A user's VM is only stopped, never removed: its volume holds the user's files and the container is what
  * ties that volume to the user (the next ensureReady adopts it by name). Data is deleted only by terminate.
  */
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { Config } from '../../platform/config.js';
 import type { StrayOutcome } from '../../workflows/reconciler/messages.js';
 import { type Stray, strayAction } from '../../workflows/reconciler/plan.js';
-import { dockerStatusCode } from './containers.js';
+import { createActorActivities } from '../temporal/actors.js';
+import { createContainerInventoryActivities, dockerStatusCode } from './containers.js';
 import { createVmContainerActivities } from './lifecycle.js';
 
-function dockerTimeMs(value: string | undefined): number {
-  if (!value || value.startsWith('0001-01-01')) return 0;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : 0;
-}
+const timeMs = (value: string | undefined): number => (value ? Date.parse(value) || 0 : 0);
 
 export function createReconcileActivities(deps: { docker: Docker; temporal: Client; vm: Config['vm'] }) {
   const vmDocker = createVmContainerActivities({ docker: deps.docker, vm: deps.vm });
-
-  async function ownerRunning(owner: string): Promise<boolean> {
-    if (!owner) return false;
-    try {
-      return (await deps.temporal.workflow.getHandle(owner).describe()).status.name === 'RUNNING';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
-      throw err;
-    }
-  }
+  const inventory = createContainerInventoryActivities({ docker: deps.docker });
+  const actors = createActorActivities({ client: deps.temporal });
 
   return {
     async settleStray(input: { stray: Stray; graceMs: number }): Promise<StrayOutcome> {
@@ -44,35 +33,34 @@ export function createReconcileActivities(deps: { docker: Docker; temporal: Clie
         if (dockerStatusCode(err) === 404) return 'spared'; // gone already: nothing to do
         throw err;
       }
+      // Docker reports "0001-01-01…" for never; Date.parse gives a large negative number for it.
       const lastSignOfLife = Math.max(
-        dockerTimeMs(info.Created),
-        dockerTimeMs(info.State.StartedAt),
-        dockerTimeMs(info.State.FinishedAt),
+        timeMs(info.Created),
+        timeMs(info.State.StartedAt),
+        timeMs(info.State.FinishedAt),
       );
       if (Date.now() - lastSignOfLife < input.graceMs) return 'spared';
-      if (await ownerRunning(stray.owner)) return 'spared';
+      if (stray.owner && (await actors.runningWorkflows([stray.owner])).length > 0) return 'spared';
 
       switch (strayAction(stray)) {
         case 'stop-user-vm':
-          if (info.State.Running) await deps.docker.getContainer(stray.id).stop({ t: 10 }).catch(ignore304);
+          if (info.State.Running) {
+            await deps.docker
+              .getContainer(stray.id)
+              .stop({ t: 10 })
+              .catch((err: unknown) => {
+                // 304: stopped meanwhile; 404: gone meanwhile. Either way, not running.
+                if (![304, 404].includes(dockerStatusCode(err) ?? 0)) throw err;
+              });
+          }
           return 'stopped';
         case 'remove-vm':
           if (stray.vmRef) await vmDocker.removeVmContainer(stray.vmRef);
           return 'removed';
         case 'remove-container':
-          await deps.docker
-            .getContainer(stray.id)
-            .remove({ force: true, v: true })
-            .catch((err: unknown) => {
-              if (dockerStatusCode(err) !== 404) throw err;
-            });
+          await inventory.removeContainer(stray.id);
           return 'removed';
       }
     },
   };
-}
-
-function ignore304(err: unknown): void {
-  const status = dockerStatusCode(err);
-  if (status !== 304 && status !== 404) throw err;
 }

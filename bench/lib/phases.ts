@@ -8,6 +8,7 @@ import { safeParseJson } from '@factory-factory/core/protocol';
 import proto from '@temporalio/proto';
 import type Docker from 'dockerode';
 import { z } from 'zod';
+import { demuxLogs } from '../../activities/vm/containers.js';
 import { percentile } from './stats.js';
 
 /** Milliseconds since the epoch with sub-millisecond precision (Date.now() rounds to whole ms). */
@@ -36,18 +37,6 @@ const ListeningLine = z.looseObject({
 });
 export type AgentStartup = z.output<typeof ListeningLine>;
 
-/** Frames of a non-TTY container log (8-byte headers), as text. */
-function demux(buffer: Buffer): string {
-  const parts: string[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'));
-    offset += 8 + size;
-  }
-  return offset === 0 ? buffer.toString('utf8') : parts.join('');
-}
-
 /** The agent's last "agent listening" line logged at or after `sinceMs`, or null. */
 export async function agentListening(
   docker: Docker,
@@ -57,7 +46,7 @@ export async function agentListening(
   const raw = await docker
     .getContainer(containerId)
     .logs({ stdout: true, stderr: true, tail: 200, follow: false });
-  const text = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+  const text = demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
   let found: AgentStartup | null = null;
   for (const line of text.split('\n')) {
     if (!line.includes('agent listening')) continue;

@@ -4,30 +4,18 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClientError } from '@factory-factory/core/agent-client';
-import type { Client } from '@temporalio/client';
-import type Docker from 'dockerode';
-import { createActivities } from '../../activities/index.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
 import {
   connectVmAgent,
   readVmAgentSecret,
   VM_RUN_DIR_IN_CONTAINER,
   vmAgentEndpoint,
 } from '../../platform/vm-agent.js';
-import { workflowIds } from '../../workflows/ids.js';
-import { defaultVmSettings, vmContainerQuery, vmStateQuery } from '../../workflows/vm/messages.js';
-import {
-  connectTestTemporal,
-  createMigratedDatabase,
-  type TestDatabase,
-  testConfig,
-  testDocker,
-  uniqueSuffix,
-} from '../support/services.js';
-import { eventually, removeUserVm } from '../support/vm.js';
+import { vmContainerQuery } from '../../workflows/vm/messages.js';
+import { testConfig } from '../support/services.js';
+import { eventually } from '../support/vm.js';
+import { startVmActorRig, type VmActorRig } from '../support/vm-actor-rig.js';
 import { runInVm } from '../support/vm-terminal.js';
-import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
 import { execIn } from './helpers.js';
 
 /**
@@ -38,22 +26,13 @@ import { execIn } from './helpers.js';
  */
 describe('attacks from inside a VM on the host and on another user’s VM (real Docker, Temporal, agent)', function () {
   this.timeout(10 * 60_000);
-  const suffix = uniqueSuffix();
-  const mallory = `mallory-${suffix}`;
-  const victim = `victim-${suffix}`;
-  let temporal: Client;
-  let docker: Docker;
-  let db: TestDatabase;
-  let worker: RunningTestWorker;
-  const secretRoot = testConfig.vm.secretRoot;
-  const settings = { ...defaultVmSettings, healthIntervalMs: 1_000, maxCrashes: 20, agentTimeoutMs: 90_000 };
+  let rig: VmActorRig;
+  let mallory: string;
+  let victim: string;
+  let suffix: string;
 
-  const endpointOf = (ref: VmContainerRef) => vmAgentEndpoint(ref, secretRoot);
-  async function refOf(userId: string): Promise<VmContainerRef> {
-    const ref = await temporal.workflow.getHandle(workflowIds.vm(userId)).query(vmContainerQuery);
-    assert.ok(ref, `${userId} has a usable VM`);
-    return ref;
-  }
+  const endpointOf = (ref: VmContainerRef) => vmAgentEndpoint(ref, testConfig.vm.secretRoot);
+  const refOf = (userId: string) => rig.containerOf(userId);
   /** The victim's agent answers, sees only the connection asking, and still has the file we left. */
   async function victimUntouched(): Promise<void> {
     const ref = await refOf(victim);
@@ -63,7 +42,7 @@ describe('attacks from inside a VM on the host and on another user’s VM (real 
     } finally {
       agent.close();
     }
-    const read = await execIn(docker, ref.containerId, ['cat', '/home/ff/private.txt']);
+    const read = await execIn(rig.docker, ref.containerId, ['cat', '/home/ff/private.txt']);
     assert.equal(read.stdout.trim(), `victim-private-${suffix}`);
   }
   /** The attacker's VM answers again: the host restarted it and the agent cleared its socket path. */
@@ -71,8 +50,8 @@ describe('attacks from inside a VM on the host and on another user’s VM (real 
     await eventually(
       'the attacker VM to be repaired by the host',
       async () => {
-        const ref = await temporal.workflow
-          .getHandle(workflowIds.vm(mallory))
+        const ref = await rig
+          .handle(mallory)
           .query(vmContainerQuery)
           .catch(() => null);
         if (!ref) return undefined;
@@ -84,28 +63,22 @@ describe('attacks from inside a VM on the host and on another user’s VM (real 
       120_000,
       500,
     );
-    const state = await temporal.workflow.getHandle(workflowIds.vm(mallory)).query(vmStateQuery);
+    const state = await rig.state(mallory);
     assert.ok(state.status === 'ONBOARDING' || state.status === 'READY', state.status);
   }
 
   before(async () => {
-    temporal = await connectTestTemporal();
-    docker = testDocker();
-    db = await createMigratedDatabase();
-    worker = await startTestWorker(createActivities({ docker, temporal, pool: db.pool, vm: testConfig.vm }));
-    for (const userId of [mallory, victim]) {
-      await db.pool.query('INSERT INTO users (id) VALUES ($1)', [userId]);
-    }
-    for (const userId of [mallory, victim])
-      await ensureVmReady(temporal, { userId, taskQueue: worker.taskQueue, settings });
+    rig = await startVmActorRig();
+    suffix = rig.suffix;
+    mallory = await rig.newUser('mallory');
+    victim = await rig.newUser('victim');
+    // Each attack that breaks the attacker's socket costs one restart: no crash-loop FAILED here.
+    for (const userId of [mallory, victim]) await rig.ensureReady(userId, { maxCrashes: 20 });
     await runInVm(await refOf(victim), `echo victim-private-${suffix} > ~/private.txt`);
   });
 
   after(async () => {
-    for (const userId of [mallory, victim]) await removeUserVm(temporal, docker, userId);
-    await worker?.stop();
-    await db?.drop();
-    await temporal?.connection.close();
+    await rig?.stop();
   });
 
   it('a symlink to the other VM’s socket is refused; a connect that still reached it is refused by the handshake', async () => {
@@ -188,7 +161,7 @@ describe('attacks from inside a VM on the host and on another user’s VM (real 
       connectVmAgent(endpointOf(ref), { connectTimeoutMs: 1_500 }),
       (err: unknown) => err instanceof AgentClientError && err.code === 'timeout',
     );
-    const captured = await execIn(docker, ref.containerId, ['cat', '/tmp/captured']);
+    const captured = await execIn(rig.docker, ref.containerId, ['cat', '/tmp/captured']);
     assert.ok(captured.stdout.length > 0, 'the listener received the hello');
     assert.ok(!captured.stdout.includes(secret), 'the secret never crossed the socket');
     for (const line of captured.stdout.trim().split('\n')) {

@@ -1,36 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Client } from '@temporalio/client';
-import type Docker from 'dockerode';
-import { createActivities } from '../../activities/index.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
-import { workflowIds } from '../../workflows/ids.js';
 import { reconcileStrayContainers } from '../../workflows/reconciler/workflow.js';
-import {
-  defaultVmSettings,
-  type VmSettings,
-  vmContainerQuery,
-  vmStateQuery,
-} from '../../workflows/vm/messages.js';
-import type { vmWorkflow } from '../../workflows/vm/workflow.js';
+import { vmContainerQuery, vmStateQuery } from '../../workflows/vm/messages.js';
 import { startDockerEngine, stopDockerEngine } from '../support/docker-engine.js';
-import {
-  connectTestTemporal,
-  createMigratedDatabase,
-  type TestDatabase,
-  testConfig,
-  testDocker,
-  uniqueSuffix,
-} from '../support/services.js';
-import { eventually, removeUserVm } from '../support/vm.js';
+import { eventually } from '../support/vm.js';
+import { startVmActorRig, type VmActorRig } from '../support/vm-actor-rig.js';
 import { runInVm } from '../support/vm-terminal.js';
-import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
-
-const settings: VmSettings = {
-  ...defaultVmSettings,
-  healthIntervalMs: 1_000,
-  idleTimeoutMs: 60 * 60 * 1000,
-  agentTimeoutMs: 90_000,
-};
 
 /**
  * The Docker engine stops for about 20 s while a user's VM runs (the real dockerd, stopped and started
@@ -39,38 +13,26 @@ const settings: VmSettings = {
  */
 describe('Docker engine down for 20 s under a running VM (real dockerd, Temporal, VM image)', function () {
   this.timeout(10 * 60_000);
-  const suffix = uniqueSuffix();
-  const userId = `docker-down-${suffix}`;
-  let client: Client;
-  let docker: Docker;
-  let db: TestDatabase;
-  let worker: RunningTestWorker;
-  const handle = () => client.workflow.getHandle<typeof vmWorkflow>(workflowIds.vm(userId));
+  let rig: VmActorRig;
+  let userId: string;
+  const handle = () => rig.handle(userId);
 
   before(async () => {
-    client = await connectTestTemporal();
-    docker = testDocker();
-    db = await createMigratedDatabase();
-    await db.pool.query('INSERT INTO users (id) VALUES ($1)', [userId]);
-    worker = await startTestWorker(
-      createActivities({ docker, temporal: client, pool: db.pool, vm: testConfig.vm }),
-    );
+    rig = await startVmActorRig();
+    userId = await rig.newUser('docker-down');
   });
 
   after(async () => {
     // Whatever happened, the engine must be up again for the tests after this one.
     await startDockerEngine().catch(() => {});
-    await removeUserVm(client, docker, userId);
-    await worker?.stop();
-    await db?.drop();
-    await client?.connection.close();
+    await rig?.stop();
   });
 
   it('the actor survives, shows the problem, brings the VM back with the file intact; the reconciler keeps the volume', async () => {
-    await ensureVmReady(client, { userId, taskQueue: worker.taskQueue, settings });
+    await rig.ensureReady(userId);
     const ref = await handle().query(vmContainerQuery);
     assert.ok(ref);
-    await runInVm(ref, `echo written-before-the-outage-${suffix} > ~/before.txt`);
+    await runInVm(ref, `echo written-before-the-outage-${rig.suffix} > ~/before.txt`);
     const runId = (await handle().describe()).runId;
 
     await stopDockerEngine();
@@ -84,10 +46,10 @@ describe('Docker engine down for 20 s under a running VM (real dockerd, Temporal
       });
       if (during.problem) assert.match(during.problem.message, /Docker engine does not answer/);
       // A reconciler run at this moment: it cannot list containers, and must not delete anything either way.
-      reconcile = client.workflow
+      reconcile = rig.client.workflow
         .execute(reconcileStrayContainers, {
-          taskQueue: worker.taskQueue,
-          workflowId: `reconcile-docker-down-${suffix}`,
+          taskQueue: rig.worker.taskQueue,
+          workflowId: `reconcile-docker-down-${rig.suffix}`,
           args: [{ graceMs: 0 }],
         })
         .catch((err: unknown) => err);
@@ -107,9 +69,12 @@ describe('Docker engine down for 20 s under a running VM (real dockerd, Temporal
       500,
     );
     assert.equal((await handle().describe()).runId, runId, 'the same actor run: it never failed');
-    assert.ok(await docker.getVolume(ref.volumeName).inspect(), 'the volume is kept');
+    assert.ok(await rig.docker.getVolume(ref.volumeName).inspect(), 'the volume is kept');
     const back = await handle().query(vmContainerQuery);
     assert.ok(back);
-    assert.match(await runInVm(back, 'cat ~/before.txt'), new RegExp(`written-before-the-outage-${suffix}`));
+    assert.match(
+      await runInVm(back, 'cat ~/before.txt'),
+      new RegExp(`written-before-the-outage-${rig.suffix}`),
+    );
   });
 });

@@ -1,41 +1,14 @@
 import assert from 'node:assert/strict';
-import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
-import type Docker from 'dockerode';
-import { createActivities } from '../../activities/index.js';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
 import { workflowIds } from '../../workflows/ids.js';
-import {
-  defaultVmSettings,
-  suspendUpdate,
-  terminateUpdate,
-  type VmSettings,
-  type VmView,
-  vmContainerQuery,
-  vmStateQuery,
-} from '../../workflows/vm/messages.js';
-import type { vmWorkflow } from '../../workflows/vm/workflow.js';
+import { suspendUpdate, terminateUpdate } from '../../workflows/vm/messages.js';
 import { claimWarmVmUpdate, poolStateQuery } from '../../workflows/vm-pool/messages.js';
 import { vmPoolWorkflow } from '../../workflows/vm-pool/workflow.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
-import {
-  connectTestTemporal,
-  createMigratedDatabase,
-  type TestDatabase,
-  testConfig,
-  testDocker,
-  uniqueSuffix,
-} from '../support/services.js';
-import { eventually, removeUserVm, removeVmsOwnedBy } from '../support/vm.js';
+import { eventually, removeVmsOwnedBy } from '../support/vm.js';
+import { startVmActorRig, type VmActorRig } from '../support/vm-actor-rig.js';
 import { runInVm } from '../support/vm-terminal.js';
-import { type RunningTestWorker, startTestWorker } from '../support/worker.js';
-
-const settings: VmSettings = {
-  ...defaultVmSettings,
-  healthIntervalMs: 1_000,
-  idleTimeoutMs: 60 * 60 * 1000,
-  agentTimeoutMs: 90_000,
-};
 
 /**
  * Every state has an exit: containers vanishing behind the actor's back, a FAILED VM, a warm-pool claim
@@ -43,56 +16,27 @@ const settings: VmSettings = {
  */
 describe('vm:<userId> actor under faults: no state without an exit, no fault deletes a user’s files', function () {
   this.timeout(10 * 60_000);
-  let client: Client;
-  let docker: Docker;
-  let db: TestDatabase;
-  let worker: RunningTestWorker;
-  const users: string[] = [];
-  const suffix = uniqueSuffix();
-  const poolId = `vm-pool-faults-${suffix}`;
+  const poolId = `vm-pool-faults-${Date.now().toString(36)}`;
+  let rig: VmActorRig;
 
   before(async () => {
-    client = await connectTestTemporal();
-    docker = testDocker();
-    db = await createMigratedDatabase();
-    worker = await startTestWorker(
-      createActivities({
-        docker,
-        temporal: client,
-        pool: db.pool,
-        vm: testConfig.vm,
-        warmPoolWorkflowId: poolId,
-      }),
-    );
+    rig = await startVmActorRig({ activities: { warmPoolWorkflowId: poolId } });
   });
 
   after(async () => {
-    for (const userId of users) await removeUserVm(client, docker, userId);
-    await client.workflow
+    await rig?.client.workflow
       .getHandle(poolId)
       .terminate('test over')
       .catch(() => {});
-    await removeVmsOwnedBy(docker, poolId);
-    await worker?.stop();
-    await db?.drop();
-    await client?.connection.close();
+    if (rig) await removeVmsOwnedBy(rig.docker, poolId);
+    await rig?.stop();
   });
 
-  async function newUser(name: string): Promise<string> {
-    const userId = `${name}-${suffix}`;
-    users.push(userId);
-    await db.pool.query('INSERT INTO users (id) VALUES ($1)', [userId]);
-    return userId;
-  }
-  const ensureReady = (userId: string, overrides: Partial<VmSettings> = {}): Promise<VmView> =>
-    ensureVmReady(client, { userId, taskQueue: worker.taskQueue, settings: { ...settings, ...overrides } });
-  const handle = (userId: string) => client.workflow.getHandle<typeof vmWorkflow>(workflowIds.vm(userId));
-  const state = (userId: string) => handle(userId).query(vmStateQuery);
-  async function containerOf(userId: string): Promise<VmContainerRef> {
-    const ref = await handle(userId).query(vmContainerQuery);
-    assert.ok(ref, 'a usable VM has a container');
-    return ref;
-  }
+  const newUser = (name: string) => rig.newUser(name);
+  const ensureReady: VmActorRig['ensureReady'] = (userId, overrides) => rig.ensureReady(userId, overrides);
+  const handle = (userId: string) => rig.handle(userId);
+  const state = (userId: string) => rig.state(userId);
+  const containerOf = (userId: string) => rig.containerOf(userId);
   const fileIn = (ref: VmContainerRef, path: string): Promise<string> => runInVm(ref, `cat ${path}`);
 
   it('ensureReady recreates a container removed while SUSPENDED, on the user’s volume with their files', async () => {
@@ -101,7 +45,7 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
     const before = await containerOf(userId);
     await runInVm(before, 'echo kept-while-gone > ~/kept.txt');
     assert.equal((await handle(userId).executeUpdate(suspendUpdate)).status, 'SUSPENDED');
-    await docker.getContainer(before.containerId).remove({ force: true });
+    await rig.docker.getContainer(before.containerId).remove({ force: true });
 
     const back = await ensureReady(userId);
     assert.equal(back.status, 'ONBOARDING');
@@ -109,7 +53,8 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
     assert.notEqual(after.containerId, before.containerId, 'a new container');
     assert.equal(after.volumeName, before.volumeName, 'on the same volume');
     assert.match(await fileIn(after, '~/kept.txt'), /kept-while-gone/);
-    if (shouldRecordHistories()) await recordHistory(client, workflowIds.vm(userId), 'vm-recreate-vanished');
+    if (shouldRecordHistories())
+      await recordHistory(rig.client, workflowIds.vm(userId), 'vm-recreate-vanished');
   });
 
   it('a FAILED VM has its container stopped, can be suspended, and ensureReady brings it back even if the container vanished', async () => {
@@ -117,20 +62,20 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
     await ensureReady(userId, { maxCrashes: 1 });
     const ref = await containerOf(userId);
     await runInVm(ref, 'echo survives-failure > ~/kept.txt');
-    await docker.getContainer(ref.containerId).kill();
+    await rig.docker.getContainer(ref.containerId).kill();
     const failed = await eventually('FAILED after a crash with maxCrashes 1', async () => {
       const view = await state(userId);
       return view.status === 'FAILED' ? view : undefined;
     });
     assert.match(failed.failureReason ?? '', /crashed 1 times/);
-    const inspected = await docker.getContainer(ref.containerId).inspect();
+    const inspected = await rig.docker.getContainer(ref.containerId).inspect();
     assert.equal(inspected.State.Running, false, 'a FAILED VM does not run unsupervised');
 
     // Suspend is not refused: it answers, the VM stays FAILED (retryable) and stopped.
     const suspended = await handle(userId).executeUpdate(suspendUpdate);
     assert.equal(suspended.status, 'FAILED');
 
-    await docker.getContainer(ref.containerId).remove({ force: true });
+    await rig.docker.getContainer(ref.containerId).remove({ force: true });
     const back = await ensureReady(userId, { maxCrashes: 1 });
     assert.equal(back.status, 'ONBOARDING');
     assert.equal(back.failureReason, null);
@@ -140,26 +85,26 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
   });
 
   it('a warm-pool container removed before its claim is dropped, and the user still gets a VM', async () => {
-    await client.workflow.start(vmPoolWorkflow, {
-      taskQueue: worker.taskQueue,
+    await rig.client.workflow.start(vmPoolWorkflow, {
+      taskQueue: rig.worker.taskQueue,
       workflowId: poolId,
       args: [{ size: 1, agentTimeoutMs: 90_000 }],
     });
     const ready = await eventually('a warm container', async () => {
-      const pool = await client.workflow.getHandle(poolId).query(poolStateQuery);
+      const pool = await rig.client.workflow.getHandle(poolId).query(poolStateQuery);
       return pool.ready[0];
     });
     // The pool still lists it as ready (it is full, so it does not look again) when it vanishes.
-    await docker.getContainer(ready.containerId).remove({ force: true });
+    await rig.docker.getContainer(ready.containerId).remove({ force: true });
 
     const userId = await newUser('pool-gone');
     const view = await ensureReady(userId, { useWarmPool: true });
     assert.equal(view.status, 'ONBOARDING');
     const ref = await containerOf(userId);
     assert.notEqual(ref.containerId, ready.containerId);
-    assert.equal((await docker.getContainer(ref.containerId).inspect()).State.Running, true);
+    assert.equal((await rig.docker.getContainer(ref.containerId).inspect()).State.Running, true);
     // The vanished one was handed out once, and never again.
-    const again = await client.workflow
+    const again = await rig.client.workflow
       .getHandle(poolId)
       .executeUpdate(claimWarmVmUpdate, { args: [{ claimId: `${workflowIds.vm(userId)}/x` }] });
     assert.notEqual(again?.containerId, ready.containerId);
@@ -168,7 +113,7 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
   it('a database that refuses writes shows as the VM’s problem, blocks nothing, and is caught up later', async () => {
     const userId = await newUser('db-down');
     await ensureReady(userId);
-    await db.pool.query('ALTER TABLE vms RENAME TO vms_away');
+    await rig.db.pool.query('ALTER TABLE vms RENAME TO vms_away');
     try {
       const suspended = await handle(userId).executeUpdate(suspendUpdate);
       assert.equal(suspended.status, 'SUSPENDED', 'suspend answered although the write failed');
@@ -179,13 +124,13 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
       const terminated = await handle(userId).executeUpdate(terminateUpdate);
       assert.equal(terminated.status, 'TERMINATED', 'terminate is not blocked by the database');
     } finally {
-      await db.pool.query('ALTER TABLE vms_away RENAME TO vms');
+      await rig.db.pool.query('ALTER TABLE vms_away RENAME TO vms');
     }
     // The actor keeps trying after it answered, so the read model learns TERMINATED once it is back.
     await eventually(
       'TERMINATED in the read model',
       async () => {
-        const { rows } = await db.pool.query<{ status: string }>(
+        const { rows } = await rig.db.pool.query<{ status: string }>(
           'SELECT status FROM vms WHERE user_id = $1',
           [userId],
         );
@@ -195,19 +140,21 @@ describe('vm:<userId> actor under faults: no state without an exit, no fault del
       500,
     );
     await handle(userId).result();
-    if (shouldRecordHistories()) await recordHistory(client, workflowIds.vm(userId), 'vm-database-down');
+    if (shouldRecordHistories()) await recordHistory(rig.client, workflowIds.vm(userId), 'vm-database-down');
   });
 
   it('refuses malformed updates and ignores malformed signals, and keeps working', async () => {
     const userId = await newUser('poison');
     await ensureReady(userId);
     await assert.rejects(
-      client.workflow.getHandle(workflowIds.vm(userId)).executeUpdate('suspend', { args: [{ now: true }] }),
+      rig.client.workflow
+        .getHandle(workflowIds.vm(userId))
+        .executeUpdate('suspend', { args: [{ now: true }] }),
       (err: unknown) =>
         err instanceof WorkflowUpdateFailedError &&
         /invalid suspend: it takes no arguments/.test(err.cause?.message ?? ''),
     );
-    await client.workflow.getHandle(workflowIds.vm(userId)).signal('touch', { at: 'NaN' });
+    await rig.client.workflow.getHandle(workflowIds.vm(userId)).signal('touch', { at: 'NaN' });
     assert.equal((await state(userId)).status, 'ONBOARDING');
     const suspended = await handle(userId).executeUpdate(suspendUpdate);
     assert.equal(suspended.status, 'SUSPENDED');

@@ -2,13 +2,14 @@
  * Removes containers that carry our labels but whose owning actor is gone, and reports them. Runs on a
  * Temporal schedule; each activity is idempotent, so a crash mid-run is finished by the next run.
  */
-import { ApplicationFailure, log, patched, proxyActivities } from '@temporalio/workflow';
+import { log, patched, proxyActivities } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { createActorActivities } from '../../activities/temporal/actors.js';
 import type { createContainerInventoryActivities } from '../../activities/vm/containers.js';
 import type { createReconcileActivities } from '../../activities/vm/reconcile.js';
 import type { VmContainerActivities } from '../../activities/vm/types.js';
 import { workflowNow } from '../clock.js';
+import { parseOrFail } from '../validation.js';
 import type { ReconcileInput, ReconcileReport } from './messages.js';
 import { findStrays } from './plan.js';
 
@@ -48,15 +49,12 @@ const ReconcileInputSchema = z
 export const RECONCILER_KEEPS_USER_DATA_PATCH = 'reconciler-never-removes-user-data';
 
 export async function reconcileStrayContainers(rawInput: unknown = {}): Promise<ReconcileReport> {
-  const parsed = ReconcileInputSchema.safeParse(rawInput ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw ApplicationFailure.nonRetryable(
-      `invalid input of the reconciler: ${issue?.path.join('.') || '(input)'}: ${issue?.message}`,
-      'ReconcilerInvalidInput',
-    );
-  }
-  const input: ReconcileInput = parsed.data;
+  const input: ReconcileInput = parseOrFail(
+    ReconcileInputSchema,
+    rawInput ?? {},
+    'input of the reconciler',
+    'ReconcilerInvalidInput',
+  );
   if (patched(RECONCILER_KEEPS_USER_DATA_PATCH)) return reconcile(input);
   return reconcileV1(input);
 }

@@ -2,6 +2,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { VmContainerRef } from '../../activities/vm/types.js';
+import { ContainerRefSchema } from '../vm/messages.js';
 import type { PoolState } from './state.js';
 
 export const WARM_POOL_WORKFLOW_ID = 'vm-pool';
@@ -12,13 +13,6 @@ export type WarmPoolInput = {
   maxHistoryEvents?: number;
   carried?: PoolState;
 };
-
-const ContainerRefSchema = z.object({
-  containerName: z.string().min(1).max(128),
-  containerId: z.string().min(1).max(128),
-  volumeName: z.string().min(1).max(128),
-  runDir: z.string().min(1).max(4096),
-});
 
 export const PoolSizeSchema = z.number().int().min(0).max(1000);
 

@@ -4,7 +4,6 @@
  * one container at a time; shrinks by removing the oldest extras.
  */
 import {
-  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -15,6 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { VmContainerActivities } from '../../activities/vm/types.js';
+import { parseOrFail } from '../validation.js';
 import {
   ClaimWarmVmArgsSchema,
   claimWarmVmUpdate,
@@ -36,20 +36,11 @@ const agentWait = proxyActivities<Pick<VmContainerActivities, 'waitForVmAgent'>>
   retry: { maximumAttempts: 2 },
 });
 
-function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
-  const issue = error.issues[0];
-  return `${issue?.path.map(String).join('.') || '(input)'}: ${issue?.message}`;
-}
+const INVALID = 'WarmPoolInvalidInput';
 
 export async function vmPoolWorkflow(rawInput: unknown): Promise<void> {
   // Checked first: a malformed start fails this run, and no bad number reaches a timer or the pool size.
-  const parsed = WarmPoolInputSchema.safeParse(rawInput);
-  if (!parsed.success)
-    throw ApplicationFailure.nonRetryable(
-      `invalid input of the warm pool: ${firstIssue(parsed.error)}`,
-      'WarmPoolInvalidInput',
-    );
-  const input: WarmPoolInput = parsed.data;
+  const input: WarmPoolInput = parseOrFail(WarmPoolInputSchema, rawInput, 'input of the warm pool', INVALID);
   let state: PoolState = input.carried ?? newPoolState(input.size);
 
   setHandler(poolStateQuery, () => state);
@@ -67,9 +58,7 @@ export async function vmPoolWorkflow(rawInput: unknown): Promise<void> {
     },
     {
       validator: (args: unknown) => {
-        const checked = ClaimWarmVmArgsSchema.safeParse(args);
-        if (!checked.success)
-          throw ApplicationFailure.nonRetryable(`invalid claimWarmVm: ${firstIssue(checked.error)}`);
+        parseOrFail(ClaimWarmVmArgsSchema, args, 'claimWarmVm', INVALID);
       },
     },
   );

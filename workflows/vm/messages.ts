@@ -62,11 +62,23 @@ export const VmSettingsSchema = z.object({
   searchAttributes: z.boolean(),
 }) satisfies z.ZodType<VmSettings>;
 
-const ContainerRefSchema = z.object({
+/** A container reference as it travels in workflow state (also the warm pool's). */
+export const ContainerRefSchema = z.object({
   containerName: z.string().min(1).max(128),
   containerId: z.string().min(1).max(128),
   volumeName: z.string().min(1).max(128),
   runDir: z.string().min(1).max(4096),
+});
+
+const VmStatusSchema = z.enum(['PROVISIONING', 'ONBOARDING', 'READY', 'SUSPENDED', 'TERMINATED', 'FAILED']);
+const VmOperationSchema = z.enum(['provision', 'resume', 'restart', 'suspend', 'terminate']);
+const OnboardingSchema = z.object({ githubCli: z.boolean(), claude: z.boolean() });
+const VmProblemSchema = z.object({
+  source: z.enum(['docker', 'database']),
+  message: z.string(),
+  sinceMs: z.number().finite(),
+  lastAtMs: z.number().finite(),
+  attempts: z.number().int().min(1),
 });
 
 const finiteMs = z.number().finite();
@@ -75,10 +87,10 @@ const CarriedStateSchema = z
   .object({
     userId: z.string(),
     vmId: z.string().min(1).max(100),
-    status: z.enum(['PROVISIONING', 'ONBOARDING', 'READY', 'SUSPENDED', 'TERMINATED', 'FAILED']),
-    operation: z.enum(['provision', 'resume', 'restart', 'suspend', 'terminate']).nullable(),
+    status: VmStatusSchema,
+    operation: VmOperationSchema.nullable(),
     container: ContainerRefSchema.nullable(),
-    onboarding: z.object({ githubCli: z.boolean(), claude: z.boolean() }),
+    onboarding: OnboardingSchema,
     failureReason: z.string().nullable(),
     restarts: z.number().int().min(0),
     recentCrashesAtMs: z.array(finiteMs).max(1000),
@@ -88,16 +100,7 @@ const CarriedStateSchema = z
     lastHealthAtMs: finiteMs.nullable(),
     readyAtMs: finiteMs.nullable(),
     suspendedAtMs: finiteMs.nullable(),
-    problem: z
-      .object({
-        source: z.enum(['docker', 'database']),
-        message: z.string(),
-        sinceMs: finiteMs,
-        lastAtMs: finiteMs,
-        attempts: z.number().int().min(1),
-      })
-      .nullable()
-      .optional(),
+    problem: VmProblemSchema.nullable().optional(),
   })
   .strip();
 
@@ -149,22 +152,13 @@ export type VmView = {
 export const VmViewSchema = z.object({
   userId: z.string(),
   vmId: z.string(),
-  status: z.enum(['PROVISIONING', 'ONBOARDING', 'READY', 'SUSPENDED', 'TERMINATED', 'FAILED']),
-  operation: z.enum(['provision', 'resume', 'restart', 'suspend', 'terminate']).nullable(),
+  status: VmStatusSchema,
+  operation: VmOperationSchema.nullable(),
   containerName: z.string().nullable(),
   containerId: z.string().nullable(),
-  onboarding: z.object({ githubCli: z.boolean(), claude: z.boolean() }),
+  onboarding: OnboardingSchema,
   failureReason: z.string().nullable(),
-  problem: z
-    .object({
-      source: z.enum(['docker', 'database']),
-      message: z.string(),
-      sinceMs: z.number(),
-      lastAtMs: z.number(),
-      attempts: z.number(),
-    })
-    .nullable()
-    .optional(),
+  problem: VmProblemSchema.nullable().optional(),
   restarts: z.number(),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -238,8 +238,19 @@ export type VmStep =
   | { kind: 'continue-as-new' }
   | { kind: 'idle-suspend' }
   | { kind: 'health-check' }
+  /** The last read-model write failed and its back-off is over: write the state again. */
+  | { kind: 'retry-read-model' }
   /** Nothing to do until a request arrives or `untilMs` (null: no deadline). */
   | { kind: 'wait'; untilMs: number | null };
+
+/** When a read model left behind by a failed write is due to be written again; null when it is current. */
+export const readModelRetryAtMs = (s: VmState): number | null =>
+  s.problem?.source === 'database' ? s.problem.lastAtMs + problemRetryDelayMs(s) : null;
+
+const earliest = (...times: (number | null)[]): number | null => {
+  const known = times.filter((t): t is number => t !== null);
+  return known.length > 0 ? Math.min(...known) : null;
+};
 
 export function nextVmStep(input: {
   state: VmState;
@@ -258,8 +269,10 @@ export function nextVmStep(input: {
     return { kind: 'answer-pending' };
   }
   if (input.historyIsLong) return { kind: 'continue-as-new' };
-  // SUSPENDED, FAILED or never provisioned: nothing to do until someone asks.
-  if (!isUsable(state)) return { kind: 'wait', untilMs: null };
+  const retryAt = readModelRetryAtMs(state);
+  if (retryAt !== null && nowMs >= retryAt) return { kind: 'retry-read-model' };
+  // SUSPENDED, FAILED or never provisioned: nothing to do until someone asks (or the read model is due).
+  if (!isUsable(state)) return { kind: 'wait', untilMs: retryAt };
   const idleAt = idleDeadlineMs(state, input.idleTimeoutMs);
   // While a dependency is failing, health checks back off instead of hammering it.
   const healthAt =
@@ -268,7 +281,7 @@ export function nextVmStep(input: {
       : nextHealthCheckMs(state, input.healthIntervalMs);
   if (nowMs >= idleAt) return { kind: 'idle-suspend' };
   if (nowMs >= healthAt) return { kind: 'health-check' };
-  return { kind: 'wait', untilMs: Math.min(idleAt, healthAt) };
+  return { kind: 'wait', untilMs: earliest(idleAt, healthAt, retryAt) };
 }
 
 /** What the health check saw when the agent did not answer, in words for failureReason. */

@@ -27,13 +27,13 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { z } from 'zod';
 import type { createVmReadModelActivities } from '../../activities/vm/read-model.js';
 import type { VmContainerActivities, VmContainerRef } from '../../activities/vm/types.js';
 import type { createWarmPoolClientActivities } from '../../activities/vm/warm-pool-client.js';
 import { workflowNow } from '../clock.js';
 import { userVmContainerName } from '../ids.js';
 import { FfcUserId, FfcVmState } from '../search-attributes.js';
+import { parseOrFail } from '../validation.js';
 import {
   ensureReadyUpdate,
   type PendingRequests,
@@ -129,14 +129,6 @@ function isContainerMissing(err: unknown): boolean {
   );
 }
 
-/** "settings.idleTimeoutMs: expected number, received undefined; …" */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.join('.') || '(input)'}: ${issue.message}`)
-    .join('; ');
-}
-
 /** Updates of this actor take no arguments; anything sent along is a caller's mistake, refused. */
 function refuseArguments(name: string, args: unknown[]): void {
   if (args.some((arg) => arg !== undefined))
@@ -146,10 +138,12 @@ function refuseArguments(name: string, args: unknown[]): void {
 export async function vmWorkflow(rawInput: unknown): Promise<VmView> {
   // Validated before anything else: a malformed start fails this run with a clear error, and no bad value
   // ever reaches a timer or a condition (a NaN timeout once took the whole worker down).
-  const parsed = VmWorkflowInputSchema.safeParse(rawInput);
-  if (!parsed.success)
-    throw failure(VM_INVALID_INPUT, `invalid input of vm workflow: ${describeIssues(parsed.error)}`);
-  const input: VmWorkflowInput = parsed.data;
+  const input: VmWorkflowInput = parseOrFail(
+    VmWorkflowInputSchema,
+    rawInput,
+    'input of vm workflow',
+    VM_INVALID_INPUT,
+  );
   if (!patched(VM_SECOND_PASS_PATCH)) return vmWorkflowV1(input);
   return runVmActor(input);
 }
@@ -163,8 +157,8 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
     terminate: false,
   };
   let agentMisses = 0;
-  /** The last read-model write failed; the loop writes again after a back-off. */
-  let readModelBehind = false;
+  /** The last read-model write failed (shown as the database problem); nextVmStep schedules the retry. */
+  const readModelBehind = () => state.problem?.source === 'database';
 
   if (settings.searchAttributes) {
     upsertSearchAttributes([
@@ -188,10 +182,8 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
   async function persist(): Promise<void> {
     try {
       await readModel.recordVmState(toVmView(state));
-      readModelBehind = false;
       apply({ type: 'PROBLEM_CLEARED', source: 'database' });
     } catch (err) {
-      readModelBehind = true;
       problem('database', 'the database does not answer; the dashboard may show an older state', err);
     }
   }
@@ -438,20 +430,17 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
 
   const anyPending = () => pending.ready || pending.suspend || pending.terminate;
 
-  /** Waits for a request, until `untilMs` if given; a behind read model is written again meanwhile. */
+  /** Waits for a request, until `untilMs` if given. */
   async function idle(untilMs: number | null): Promise<void> {
-    const retryAt = readModelBehind ? workflowNow() + problemRetryDelayMs(state) : null;
-    const wakeAt = untilMs === null ? retryAt : retryAt === null ? untilMs : Math.min(untilMs, retryAt);
-    if (wakeAt === null) {
+    if (untilMs === null) {
       await condition(anyPending);
       return;
     }
-    const waitMs = Math.max(1, Math.ceil(wakeAt - workflowNow()));
+    const waitMs = Math.max(1, Math.ceil(untilMs - workflowNow()));
     // Input is validated, so this cannot happen; if it ever did, a loop that never awaits would be
     // interrupted by the SDK's deadlock watchdog in a way that kills the whole worker process.
     if (!Number.isFinite(waitMs)) throw failure(VM_INVALID_INPUT, `vm actor computed a wait of ${waitMs} ms`);
-    const asked = await condition(anyPending, waitMs);
-    if (!asked && readModelBehind && workflowNow() >= (retryAt ?? Number.POSITIVE_INFINITY)) await persist();
+    await condition(anyPending, waitMs);
   }
 
   // ---- main loop ----
@@ -470,7 +459,7 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         await terminate();
         pending.ready = pending.suspend = pending.terminate = false;
         // The caller has its answer; the database still gets TERMINATED if it comes back in time.
-        for (let attempt = 0; readModelBehind && attempt < MAX_FINAL_READ_MODEL_ATTEMPTS; attempt++) {
+        for (let attempt = 0; readModelBehind() && attempt < MAX_FINAL_READ_MODEL_ATTEMPTS; attempt++) {
           await sleep(problemRetryDelayMs(state));
           await persist();
         }
@@ -501,6 +490,9 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         break;
       case 'health-check':
         await checkHealth();
+        break;
+      case 'retry-read-model':
+        await persist();
         break;
       case 'wait':
         await idle(step.untilMs);
