@@ -91,6 +91,15 @@ export const configVariables = {
   VM_EXTRA_ENV: stringRecordJson.default({}),
   /** Test deployments only: host sockets mounted into VMs (e.g. a fake GitHub's unix socket). */
   VM_EXTRA_MOUNTS: mountList.default([]),
+  /**
+   * Clone URL schemes a VM's agent accepts for workspaces. Production keeps https and ssh; a test
+   * deployment adds `file` to clone from a bare repository it mounts into VMs with VM_EXTRA_MOUNTS.
+   */
+  VM_REPO_URL_SCHEMES: z
+    .string()
+    .transform((text) => text.split(',').map((scheme) => scheme.trim()).filter((scheme) => scheme !== ''))
+    .pipe(z.array(z.enum(['https', 'ssh', 'file'])).min(1, 'names no scheme'))
+    .default(['https', 'ssh']),
   /** Allow VMs to be created at all without TLS etc. checks; false in production images. */
   VM_DEV_MODE: bool.default(false),
 } as const;
@@ -142,6 +151,7 @@ function shapeConfig(raw: RawConfig) {
       secretRoot: resolve(raw.FFC_DATA_DIR, 'vm-secrets'),
       extraEnv: raw.VM_EXTRA_ENV,
       extraMounts: raw.VM_EXTRA_MOUNTS,
+      repoUrlSchemes: raw.VM_REPO_URL_SCHEMES,
       devMode: raw.VM_DEV_MODE,
     },
   };
@@ -174,6 +184,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (parsed.data.NODE_ENV === 'production' && parsed.data.DEV_API_KEY !== undefined) {
     throw new ConfigError([
       'DEV_API_KEY: the development API key is refused with NODE_ENV=production; unset DEV_API_KEY',
+    ]);
+  }
+  // A VM that clones from its own filesystem is a test rig, never a product.
+  if (parsed.data.NODE_ENV === 'production' && parsed.data.VM_REPO_URL_SCHEMES.includes('file')) {
+    throw new ConfigError([
+      'VM_REPO_URL_SCHEMES: file clone URLs are for test deployments and are refused with NODE_ENV=production',
     ]);
   }
   return shapeConfig(parsed.data);

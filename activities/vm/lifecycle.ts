@@ -366,6 +366,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
       `FF_AGENT_SOCKET=${vmAgentSocketPath(VM_RUN_DIR_IN_CONTAINER)}`,
       `FF_AGENT_SECRET_FILE=${VM_SECRET_DIR_IN_CONTAINER}/${VM_AGENT_SECRET_NAME}`,
       `HOME=${VM_HOME}`,
+      `FF_WORKSPACE_URL_SCHEMES=${vm.repoUrlSchemes.join(',')}`,
     ];
     for (const [name, value] of Object.entries(vm.extraEnv)) {
       if (!ENV_NAME.test(name)) throw invalid(`VM_EXTRA_ENV has an invalid variable name '${name}'`);

@@ -1,0 +1,131 @@
+/**
+ * Messages of the workspace:<workspaceId> actor: one cloud workspace of one user. The api starts it with
+ * update-with-start of `sendToCloud` (POST /api/workspaces answers at once, PROVISIONING); the actor
+ * ensures the user's VM through vm:<userId>, restores the workspace inside it through the agent, and
+ * writes every transition to the `workspaces` read model, which is what the api reads.
+ *
+ *   PROVISIONING ──restore ok──▶ READY ──pull──▶ READY (location DESKTOP; the actor ends)
+ *        │                         └──archive──▶ ARCHIVED (the actor ends)
+ *        └──restore failed──▶ FAILED ──retry──▶ PROVISIONING
+ */
+import { PortableWorkspaceStateSchema, WorkspaceIdSchema } from '@factory-factory/core/protocol';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+
+const UserIdSchema = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a user id is 1-128 of [A-Za-z0-9_.@-]');
+
+/** What a send carries: the desktop's portable state, or a GitHub issue to start from. */
+export const WorkspaceSourceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('portable'), state: PortableWorkspaceStateSchema }),
+  z.object({
+    kind: z.literal('issue'),
+    issueUrl: z.string().min(1).max(2048),
+    repoUrl: z.string().min(1).max(2048).optional(),
+    baseBranch: z.string().min(1).max(255).optional(),
+    name: z.string().min(1).max(200).optional(),
+    ratchetEnabled: z.boolean().optional(),
+  }),
+]);
+export type WorkspaceSource = z.output<typeof WorkspaceSourceSchema>;
+
+const duration = z
+  .number()
+  .int()
+  .positive()
+  .max(24 * 3600 * 1000);
+
+export const WorkspaceSettingsSchema = z.object({
+  /** How long a restore (VM ready + clone + worktree + setup script) may take before FAILED. */
+  restoreTimeoutMs: duration,
+  /** Automatic retries of a failed restore before it waits for the user's retry. */
+  maxAutoRetries: z.number().int().min(0).max(10),
+});
+export type WorkspaceSettings = z.output<typeof WorkspaceSettingsSchema>;
+
+export const defaultWorkspaceSettings: WorkspaceSettings = {
+  restoreTimeoutMs: 20 * 60 * 1000,
+  maxAutoRetries: 0,
+};
+
+export const WorkspaceActorInputSchema = z.object({
+  workspaceId: WorkspaceIdSchema,
+  userId: UserIdSchema,
+  source: WorkspaceSourceSchema,
+  settings: WorkspaceSettingsSchema,
+});
+export type WorkspaceActorInput = z.output<typeof WorkspaceActorInputSchema>;
+
+export const CloudWorkspaceStatusSchema = z.enum(['PROVISIONING', 'READY', 'FAILED', 'ARCHIVED']);
+export type CloudWorkspaceStatus = z.output<typeof CloudWorkspaceStatusSchema>;
+
+/** What callers see (the api's GET answers, the read model's `view`). */
+export const WorkspaceViewSchema = z.object({
+  id: WorkspaceIdSchema,
+  userId: z.string(),
+  name: z.string(),
+  status: CloudWorkspaceStatusSchema,
+  location: z.enum(['DESKTOP', 'CLOUD']),
+  repoUrl: z.string().nullable(),
+  branchName: z.string().nullable(),
+  baseBranch: z.string().nullable(),
+  prUrl: z.string().nullable(),
+  prNumber: z.number().int().nullable(),
+  githubIssueUrl: z.string().nullable(),
+  githubIssueNumber: z.number().int().nullable(),
+  ratchetEnabled: z.boolean(),
+  ratchetState: z.string(),
+  /** Why the last restore failed (FAILED), in words a user can act on. */
+  failureReason: z.string().nullable(),
+  /** Which step a PROVISIONING workspace is in, for progress output. */
+  step: z.enum(['vm', 'restore', 'done']).nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** Bumped by every write of the read model (compare-and-swap). */
+  version: z.number().int().nonnegative(),
+});
+export type WorkspaceView = z.output<typeof WorkspaceViewSchema>;
+
+/** Failure types the api maps to HTTP errors. */
+export const WorkspaceErrorType = {
+  /** A ratchet fixer session is working: pull and archive must wait (409). */
+  fixerActive: 'WorkspaceFixerActive',
+  /** The workspace is archived; nothing more can be done with it (409). */
+  archived: 'WorkspaceArchived',
+  /** The operation needs a READY workspace (409). */
+  notReady: 'WorkspaceNotReady',
+  /** The send was refused (bad repo URL, unreadable issue) (400). */
+  invalidSource: 'WorkspaceInvalidSource',
+  /** The workspace belongs to someone else (answered as 404 by the api). */
+  notOwner: 'WorkspaceNotOwner',
+} as const;
+
+/**
+ * Send (or send again after a pull): the actor takes the state and restores it. Answers with the view as
+ * soon as the send is recorded (PROVISIONING), not when the restore is done.
+ */
+export const sendToCloudUpdate = defineUpdate<WorkspaceView, [{ userId: string; source: WorkspaceSource }]>(
+  'sendToCloud',
+);
+/** Hands the workspace back to the desktop: its portable state, location DESKTOP. Refused while a fixer works. */
+export const pullUpdate = defineUpdate<PullResult>('pull');
+/** Stops its sessions and removes its worktree in the VM (the branch stays). Refused while a fixer works. */
+export const archiveUpdate = defineUpdate<WorkspaceView>('archive');
+/** Restores a FAILED workspace again. */
+export const retryUpdate = defineUpdate<WorkspaceView>('retry');
+export const workspaceViewQuery = defineQuery<WorkspaceView>('view');
+
+export const SessionSummarySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  workflow: z.enum(['followup', 'ratchet']),
+  claudeSessionId: z.string().nullable(),
+  messageCount: z.number().int(),
+  createdAt: z.string(),
+});
+
+export const PullResultSchema = z.object({
+  workspace: WorkspaceViewSchema,
+  state: PortableWorkspaceStateSchema,
+  sessions: z.array(SessionSummarySchema),
+});
+export type PullResult = z.output<typeof PullResultSchema>;
