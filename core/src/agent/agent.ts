@@ -64,6 +64,8 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         stopGraceMs: config.stopGraceMs,
         hungTimeoutMs: config.hungTimeoutMs,
         maxQueuedMessages: config.maxQueuedMessages,
+        replayMaxEvents: config.replayMaxEvents,
+        replayMaxBytes: config.replayMaxBytes,
       },
     },
     async (workspaceId) => {

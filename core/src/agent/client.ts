@@ -37,6 +37,7 @@ import { handshakeProof, newNonce, proofMatches } from './handshake.js';
  *   const ws = await agent.waitForWorkspace(created.id);   // READY, or FAILED with initError
  *   const s = await agent.createSession({ workspaceId: ws.id });
  *   const feed = await agent.subscribeSession(s.id);   // feed.snapshot, then events
+ *   // after a reconnect: subscribeSession(s.id, { afterSeq }) → feed.start is the missed events or a snapshot
  *   await agent.sendMessage({ sessionId: s.id, text: 'hello' });
  *   for await (const event of feed) { ... }             // or feed.on(event => ...)
  */
@@ -173,7 +174,20 @@ export class AgentSubscription<TInitial, TEvent> implements AsyncIterable<TEvent
   }
 }
 
-export type SessionFeed = AgentSubscription<SessionSnapshot, SessionEvent> & {
+/**
+ * How a session feed starts: a snapshot (events follow from snapshot.seq + 1), or, for a subscriber
+ * that passed `afterSeq`, the events it missed (afterSeq + 1 … seq; events follow from seq + 1).
+ */
+export type SessionFeedStart =
+  | { kind: 'snapshot'; snapshot: SessionSnapshot }
+  | { kind: 'replay'; events: SessionEvent[]; seq: number };
+
+export type SessionFeed = AgentSubscription<SessionFeedStart, SessionEvent> & {
+  readonly start: SessionFeedStart;
+  /**
+   * The snapshot the feed started from. Always there without `afterSeq`; with it, only when the agent
+   * answered with a snapshot (reading it on a replay throws: look at `start` instead).
+   */
   readonly snapshot: SessionSnapshot;
 };
 export type TerminalFeed = AgentSubscription<
@@ -457,12 +471,38 @@ export class AgentClient {
     await this.request('session.stop', { sessionId }, { timeoutMs: 60_000 });
   }
 
-  /** The session's snapshot, then its events from snapshot.seq + 1 with no gap. */
-  async subscribeSession(sessionId: string): Promise<SessionFeed> {
-    const { feed, result } = await this.openSubscription(SessionEvent, (subscriptionId) =>
-      this.request('session.subscribe', { sessionId, subscriptionId }),
+  /**
+   * The session's snapshot, then its events from snapshot.seq + 1 with no gap. With `afterSeq` (the last
+   * seq this caller saw, e.g. when reconnecting), `feed.start` may instead be the missed events
+   * (`kind: 'replay'`), when the agent still holds all of them; events follow from `start.seq + 1`.
+   */
+  async subscribeSession(sessionId: string, options: { afterSeq?: number } = {}): Promise<SessionFeed> {
+    const { feed, initial: start } = await this.openSubscription(
+      SessionEvent,
+      (subscriptionId) =>
+        this.request('session.subscribe', {
+          sessionId,
+          subscriptionId,
+          ...(options.afterSeq === undefined ? {} : { afterSeq: options.afterSeq }),
+        }),
+      (result): SessionFeedStart =>
+        'snapshot' in result
+          ? { kind: 'snapshot', snapshot: result.snapshot }
+          : { kind: 'replay', events: result.replay, seq: result.seq },
     );
-    return Object.assign(feed, { snapshot: result.snapshot }) as SessionFeed;
+    return Object.defineProperties(feed, {
+      start: { value: start, enumerable: true },
+      snapshot: {
+        enumerable: true,
+        get(): SessionSnapshot {
+          if (start.kind === 'snapshot') return start.snapshot;
+          throw new AgentClientError(
+            'bad_request',
+            'this feed started with a replay of missed events, not a snapshot; read feed.start',
+          );
+        },
+      },
+    }) as SessionFeed;
   }
 
   // ---- terminals ----
@@ -489,10 +529,15 @@ export class AgentClient {
 
   /** The terminal's scrollback, then its live output. */
   async subscribeTerminal(terminalId: string): Promise<TerminalFeed> {
-    const { feed, result } = await this.openSubscription(TerminalEvent, (subscriptionId) =>
-      this.request('terminal.subscribe', { terminalId, subscriptionId }),
+    const { feed, initial } = await this.openSubscription(
+      TerminalEvent,
+      (subscriptionId) => this.request('terminal.subscribe', { terminalId, subscriptionId }),
+      (result) => result,
     );
-    return Object.assign(feed, { terminal: result.terminal, scrollback: result.scrollback }) as TerminalFeed;
+    return Object.assign(feed, {
+      terminal: initial.terminal,
+      scrollback: initial.scrollback,
+    }) as TerminalFeed;
   }
 
   /** Ends the connection; pending requests fail with `disconnected`. */
@@ -508,12 +553,13 @@ export class AgentClient {
    * The feed is registered before the request is sent, so events that follow the response in the
    * same read are already routed to it.
    */
-  private async openSubscription<TEvent, TResult>(
+  private async openSubscription<TEvent, TResult, TInitial>(
     schema: z.ZodType<TEvent>,
     subscribe: (subscriptionId: string) => Promise<TResult>,
-  ): Promise<{ feed: AgentSubscription<TResult, TEvent>; result: TResult }> {
+    initialOf: (result: TResult) => TInitial,
+  ): Promise<{ feed: AgentSubscription<TInitial, TEvent>; initial: TInitial }> {
     const id = randomUUID();
-    const feed = new AgentSubscription<TResult, TEvent>(id, async (subscriptionId) => {
+    const feed = new AgentSubscription<TInitial, TEvent>(id, async (subscriptionId) => {
       this.subscriptions.delete(subscriptionId);
       if (!this.closedReason) await this.request('unsubscribe', { subscriptionId });
     });
@@ -522,9 +568,9 @@ export class AgentClient {
       feed: feed as AgentSubscription<unknown, unknown>,
     });
     try {
-      const result = await subscribe(id);
-      feed.initial = result;
-      return { feed, result };
+      const initial = initialOf(await subscribe(id));
+      feed.initial = initial;
+      return { feed, initial };
     } catch (error) {
       this.subscriptions.delete(id);
       feed.end(null);

@@ -17,8 +17,13 @@ import { safeParseJson } from '../protocol/index.js';
  *   FF_GH_BIN              GitHub CLI (default `gh` on PATH)
  *   FF_CLAUDE_EXTRA_ARGS   JSON array of extra CLI flags, e.g. ["--tools","Bash,Read"]
  *   FF_CLAUDE_PARTIAL_MESSAGES  1 (default) streams token deltas to subscribers; 0 turns them off
- *   FF_SESSION_INTERACTIVE_TIMEOUT_MS, FF_SESSION_STOP_GRACE_MS, FF_SESSION_HUNG_TIMEOUT_MS,
- *   FF_SESSION_MAX_QUEUED  session limits (defaults: 300000, 5000, 3600000, 100)
+ *   FF_SESSION_INTERACTIVE_TIMEOUT_MS  deny a question or permission prompt nobody answered after this
+ *                          long (default 0: wait for the human however long it takes)
+ *   FF_SESSION_STOP_GRACE_MS, FF_SESSION_HUNG_TIMEOUT_MS,
+ *   FF_SESSION_MAX_QUEUED  session limits (defaults: 5000, 3600000, 100); a turn waiting for a human is
+ *                          never killed as hung
+ *   FF_SESSION_REPLAY_EVENTS, FF_SESSION_REPLAY_BYTES  per session, the recent events kept in memory for
+ *                          subscribers that resume with afterSeq (defaults: 5000 events, 8 MiB of JSON)
  *   FF_WORKSPACE_LOCATION  CLOUD (default) or DESKTOP: the side this agent runs on; imports must be
  *                          handed to it and its workspaces are created there
  *   FF_WORKSPACE_URL_SCHEMES  comma-separated clone URL schemes accepted (default https,ssh; tests add file)
@@ -27,6 +32,7 @@ import { safeParseJson } from '../protocol/index.js';
  *                          (e.g. FF_CHILD_ENV_ANTHROPIC_BASE_URL); other FF_* variables are not passed on
  */
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
 const UrlScheme = z.enum(['https', 'http', 'ssh', 'file']);
 
 const AgentConfigSchema = z.object({
@@ -38,12 +44,16 @@ const AgentConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   claudeBin: z.string().min(1),
   ghBin: z.string().min(1),
-  claudeExtraArgs: z.array(z.string()),
+  // spawn() throws for a NUL byte in an argument; refused at startup rather than at every session start.
+  claudeExtraArgs: z.array(z.string().refine((arg) => !arg.includes('\0'), 'no NUL in an argument')),
   includePartialMessages: z.boolean(),
-  interactiveTimeoutMs: positiveInt,
+  /** 0: never. */
+  interactiveTimeoutMs: nonNegativeInt,
   stopGraceMs: positiveInt,
   hungTimeoutMs: positiveInt,
   maxQueuedMessages: positiveInt,
+  replayMaxEvents: nonNegativeInt,
+  replayMaxBytes: nonNegativeInt,
   workspaceLocation: z.enum(['CLOUD', 'DESKTOP']),
   repoUrlSchemes: z.array(UrlScheme).min(1, 'FF_WORKSPACE_URL_SCHEMES names no scheme'),
   setupTimeoutMs: positiveInt,
@@ -100,10 +110,12 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     ghBin: env.FF_GH_BIN ?? 'gh',
     claudeExtraArgs: extraArgs(env.FF_CLAUDE_EXTRA_ARGS),
     includePartialMessages: (env.FF_CLAUDE_PARTIAL_MESSAGES ?? '1') !== '0',
-    interactiveTimeoutMs: env.FF_SESSION_INTERACTIVE_TIMEOUT_MS ?? 300_000,
+    interactiveTimeoutMs: env.FF_SESSION_INTERACTIVE_TIMEOUT_MS ?? 0,
     stopGraceMs: env.FF_SESSION_STOP_GRACE_MS ?? 5_000,
     hungTimeoutMs: env.FF_SESSION_HUNG_TIMEOUT_MS ?? 3_600_000,
     maxQueuedMessages: env.FF_SESSION_MAX_QUEUED ?? 100,
+    replayMaxEvents: env.FF_SESSION_REPLAY_EVENTS ?? 5000,
+    replayMaxBytes: env.FF_SESSION_REPLAY_BYTES ?? 8 * 1024 * 1024,
     workspaceLocation: env.FF_WORKSPACE_LOCATION ?? 'CLOUD',
     repoUrlSchemes: (env.FF_WORKSPACE_URL_SCHEMES ?? 'https,ssh')
       .split(',')

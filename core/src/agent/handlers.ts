@@ -110,6 +110,11 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
         const prompt = await workspaces.takeQueuedPrompt(workspace.id);
         if (prompt !== null) entry.session.send({ text: prompt });
       }
+      if (p.startNow) {
+        // Not awaited: the caller gets the session now and the CLI's half second of start-up overlaps
+        // with the user typing. A failed start is a session_error on the feed and leaves it idle.
+        entry.session.start().catch(() => undefined);
+      }
       return sessions.info(entry.record.id);
     },
     'session.list': (p) => ({ sessions: sessions.list(p.workspaceId) }),
@@ -150,8 +155,20 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
     'session.subscribe': (p, context) => {
       const session = sessions.get(p.sessionId);
       return context.subscribe(p.subscriptionId, (send) => {
-        const subscription = session.subscribe((event: SessionEvent) => send(event));
-        return { result: { snapshot: subscription.snapshot }, close: subscription.unsubscribe };
+        const listener = (event: SessionEvent) => send(event);
+        if (p.afterSeq === undefined) {
+          const subscription = session.subscribe(listener);
+          return { result: { snapshot: subscription.snapshot }, close: subscription.unsubscribe };
+        }
+        const subscription = session.subscribeAfter(p.afterSeq, listener);
+        const { start } = subscription;
+        return {
+          result:
+            start.kind === 'snapshot'
+              ? { snapshot: start.snapshot }
+              : { replay: start.events, seq: start.seq },
+          close: subscription.unsubscribe,
+        };
       });
     },
 

@@ -6,6 +6,7 @@ export {
   type AgentClientOptions,
   AgentSubscription,
   type SessionFeed,
+  type SessionFeedStart,
   type TerminalFeed,
 } from './client.js';
 export { type AgentConfig, AgentConfigError, loadAgentConfig } from './config.js';

@@ -12,6 +12,7 @@ import {
   AgentRequestFrame,
   type AgentResult,
   CappedLineSplitter,
+  encodeJsonOnce,
   encodeNdjsonLine,
   isAgentMethod,
   MAX_AGENT_FRAME_BYTES,
@@ -60,17 +61,6 @@ export interface AgentServerOptions {
   helloTimeoutMs?: number;
   /** A subscriber whose unsent output passes this is cut off (it resubscribes for a fresh snapshot). */
   maxSubscriberBacklogBytes?: number;
-}
-
-/** JSON of an event, shared by every subscriber of it (one stringify per event, not per subscriber). */
-const encodedEvents = new WeakMap<object, string>();
-function encodeEvent(event: object): string {
-  let json = encodedEvents.get(event);
-  if (json === undefined) {
-    json = JSON.stringify(event);
-    encodedEvents.set(event, json);
-  }
-  return json;
 }
 
 interface Subscription {
@@ -286,7 +276,8 @@ class AgentConnection {
       });
       return;
     }
-    const line = `{"type":"event","subscriptionId":${JSON.stringify(subscriptionId)},"event":${encodeEvent(event)}}\n`;
+    // One stringify per event, shared by every subscriber (and already done when the replay ring weighed it).
+    const line = `{"type":"event","subscriptionId":${JSON.stringify(subscriptionId)},"event":${encodeJsonOnce(event)}}\n`;
     this.writer.writeLine(line).catch(() => undefined);
   }
 

@@ -24,6 +24,12 @@ export interface CreateSessionInput {
   appendSystemPrompt?: string | undefined;
 }
 
+/**
+ * Seqs reserved ahead of transient events at a time: one small write per this many deltas instead of
+ * one per delta, and a restart skips at most this many numbers.
+ */
+const SEQ_RESERVATION_BLOCK = 4096;
+
 interface Entry {
   record: StoredSession;
   session: ClaudeSession;
@@ -86,6 +92,7 @@ export class SessionRegistry {
       appendSystemPrompt: input.appendSystemPrompt ?? null,
       claudeSessionId: null,
       createdAt: new Date().toISOString(),
+      seqReserved: 0,
     };
     this.store.insertSession(record);
     const entry = { record, session: this.open(record, input.cwd, []) };
@@ -171,12 +178,21 @@ export class SessionRegistry {
       limits: this.claude.limits,
       logger: this.logger,
       history,
+      continueAfterSeq: record.seqReserved,
       onEvent: (event) => this.record(record, event),
     });
   }
 
   private record(record: StoredSession, event: SessionEvent): void {
-    if (isTransientEvent(event)) return;
+    if (isTransientEvent(event)) {
+      // Not stored, but a subscriber may see it: its seq must stay taken across a restart. The
+      // reservation is on disk before the event reaches anyone (onEvent runs before the subscribers).
+      if (event.seq > record.seqReserved) {
+        record.seqReserved = event.seq + SEQ_RESERVATION_BLOCK;
+        this.store.reserveSeq(record.id, record.seqReserved);
+      }
+      return;
+    }
     this.store.appendEvent(record.id, event);
     if (event.payload.type === 'claude_session_id') {
       record.claudeSessionId = event.payload.claudeSessionId;

@@ -18,6 +18,11 @@ export interface StoredSession {
   appendSystemPrompt: string | null;
   claudeSessionId: string | null;
   createdAt: string;
+  /**
+   * Every seq up to this one may have been given to an event this store never saw (a transient one):
+   * after a restart the session numbers its events after it, so no seq means two different events.
+   */
+  seqReserved: number;
 }
 
 const SessionRow = z.object({
@@ -30,6 +35,7 @@ const SessionRow = z.object({
   append_system_prompt: z.string().nullable(),
   claude_session_id: z.string().nullable(),
   created_at: z.string(),
+  seq_reserved: z.number().int(),
 });
 
 const EventRow = z.object({ seq: z.number().int(), at: z.string(), payload: z.string() });
@@ -68,6 +74,9 @@ const MIGRATIONS = [
   // first table only ever held the plain-directory stand-in's rows, which have no git worktree to keep.
   `DROP TABLE workspaces;
    ALTER TABLE sessions ADD COLUMN workflow TEXT NOT NULL DEFAULT 'followup';`,
+  // Seqs handed out to transient events (not stored) are reserved in blocks, so a restarted agent
+  // never reuses one: a subscriber resuming after seq N must never be given a different event N + 1.
+  `ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /**
@@ -123,15 +132,22 @@ export class AgentStore {
     this.db
       .prepare(
         `INSERT INTO sessions (id, workspace_id, name, workflow, permission_mode, model,
-                               append_system_prompt, claude_session_id, created_at)
+                               append_system_prompt, claude_session_id, created_at, seq_reserved)
          VALUES (@id, @workspaceId, @name, @workflow, @permissionMode, @model, @appendSystemPrompt,
-                 @claudeSessionId, @createdAt)`,
+                 @claudeSessionId, @createdAt, @seqReserved)`,
       )
       .run(session);
   }
 
   setClaudeSessionId(sessionId: string, claudeSessionId: string): void {
     this.db.prepare('UPDATE sessions SET claude_session_id = ? WHERE id = ?').run(claudeSessionId, sessionId);
+  }
+
+  /** Raises the session's reserved seq (never lowers it). */
+  reserveSeq(sessionId: string, seq: number): void {
+    this.db
+      .prepare('UPDATE sessions SET seq_reserved = MAX(seq_reserved, ?) WHERE id = ?')
+      .run(seq, sessionId);
   }
 
   getSession(id: string): StoredSession | null {
@@ -180,5 +196,6 @@ function toSession(row: z.infer<typeof SessionRow>): StoredSession {
     appendSystemPrompt: row.append_system_prompt,
     claudeSessionId: row.claude_session_id,
     createdAt: row.created_at,
+    seqReserved: row.seq_reserved,
   };
 }

@@ -4,6 +4,7 @@ import {
   MessageState,
   PermissionMode,
   QuestionAnswers,
+  SessionEvent,
   SessionRuntime,
   SessionSnapshot,
 } from './chat.js';
@@ -90,6 +91,30 @@ export const AgentHealth = z.object({
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
 
+/**
+ * Values that end up in the CLI's argv. spawn() throws for a NUL byte and the kernel refuses one
+ * argument over 128 KiB, so both are refused here, where the caller can be told why.
+ */
+export const CLAUDE_MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:[\]-]{0,99}$/;
+export const MAX_APPEND_SYSTEM_PROMPT_BYTES = 64 * 1024;
+const ModelName = z
+  .string()
+  .regex(CLAUDE_MODEL_NAME, 'a model name is letters, digits and . _ : - [ ] (e.g. claude-sonnet-4-5)');
+const AppendSystemPrompt = z
+  .string()
+  .refine((text) => !text.includes('\0'), 'the system prompt may not contain a NUL character')
+  .refine(
+    (text) => Buffer.byteLength(text, 'utf8') <= MAX_APPEND_SYSTEM_PROMPT_BYTES,
+    `the appended system prompt may be at most ${MAX_APPEND_SYSTEM_PROMPT_BYTES / 1024} KiB`,
+  );
+
+/** A resumed subscription's start: every event after the subscriber's `afterSeq`, through `seq`. */
+export const SessionReplay = z.object({
+  replay: z.array(SessionEvent),
+  seq: z.number().int().nonnegative(),
+});
+export type SessionReplay = z.infer<typeof SessionReplay>;
+
 const Empty = z.object({});
 const Ack = z.object({ ok: z.literal(true) });
 
@@ -139,11 +164,14 @@ export const AgentMethods = {
       name: z.string().min(1).max(200).optional(),
       workflow: SessionWorkflow.default('followup'),
       permissionMode: PermissionMode.default('default'),
-      model: z.string().min(1).max(200).optional(),
-      appendSystemPrompt: z
-        .string()
-        .max(256 * 1024)
-        .optional(),
+      model: ModelName.optional(),
+      appendSystemPrompt: AppendSystemPrompt.optional(),
+      /**
+       * Starts the CLI now instead of with the first message (it takes about half a second), so the
+       * first answer streams sooner. The response does not wait for it; a start that fails is a
+       * `session_error` and the session stays idle.
+       */
+      startNow: z.boolean().default(false),
     }),
     result: AgentSessionInfo,
   },
@@ -190,10 +218,20 @@ export const AgentMethods = {
   },
   'session.interrupt': { params: z.object({ sessionId: Id }), result: Ack },
   'session.stop': { params: z.object({ sessionId: Id }), result: Ack },
-  /** Snapshot in the response, then `event` frames (SessionEvent) from snapshot.seq + 1. */
+  /**
+   * Snapshot in the response, then `event` frames (SessionEvent) from snapshot.seq + 1. With `afterSeq`
+   * (a subscriber reconnecting after it saw every event through that seq), `{replay, seq}` instead when
+   * the agent still holds every later event in memory (transient ones included): `replay` is
+   * afterSeq + 1 … seq in order (empty when afterSeq is the current seq), and events follow from seq + 1.
+   * Otherwise (too old, after an agent restart, or a seq the session never reached) a snapshot as usual.
+   */
   'session.subscribe': {
-    params: z.object({ sessionId: Id, subscriptionId: Id }),
-    result: z.object({ snapshot: SessionSnapshot }),
+    params: z.object({
+      sessionId: Id,
+      subscriptionId: Id,
+      afterSeq: z.number().int().nonnegative().optional(),
+    }),
+    result: z.union([z.object({ snapshot: SessionSnapshot }), SessionReplay]),
   },
 
   'terminal.create': {

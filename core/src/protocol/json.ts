@@ -62,3 +62,19 @@ export function parseJson<S extends z.ZodType>(
   if (!result.ok) throw result.error;
   return result.value;
 }
+
+const encodedJson = new WeakMap<object, string>();
+
+/**
+ * JSON of a value that is encoded more than once (a session event goes to every subscriber and is
+ * weighed by the replay ring): stringified on first use and remembered while the value lives. Only for
+ * values nobody mutates after they were first encoded.
+ */
+export function encodeJsonOnce(value: object): string {
+  let json = encodedJson.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    encodedJson.set(value, json);
+  }
+  return json;
+}

@@ -8,6 +8,7 @@ export {
   type CliSpawnOptions,
   ControlRequestError,
 } from './cli-process.js';
+export { DEFAULT_EVENT_RING_LIMITS, type EventRingLimits, SessionEventRing } from './event-ring.js';
 export {
   normalizeAnswers,
   type PermissionAnswer,
@@ -25,6 +26,8 @@ export {
   type SessionInfo,
   type SessionLimits,
   type SessionListener,
+  type SessionResumedSubscription,
+  type SessionResumeStart,
   type SessionSubscription,
 } from './session.js';
 export {

@@ -5,6 +5,7 @@ import {
   type CliPermissionDecision,
   cliPermissionResponse,
   cliUserInput,
+  encodeJsonOnce,
   type InteractiveOutcome,
   MAX_MESSAGE_BYTES,
   type MessageSettings,
@@ -19,6 +20,7 @@ import {
 } from '../protocol/index.js';
 import { buildClaudeArgs } from './cli-args.js';
 import { ClaudeCliProcess, type CliExit } from './cli-process.js';
+import { DEFAULT_EVENT_RING_LIMITS, SessionEventRing } from './event-ring.js';
 import {
   type PermissionAnswer,
   permissionAnswerDecision,
@@ -36,7 +38,11 @@ import {
 export interface SessionLimits {
   /** Messages waiting behind the running turn; one more is rejected. */
   maxQueuedMessages: number;
-  /** An unanswered permission request or question is denied after this long. */
+  /**
+   * An unanswered permission request or question is denied after this long; 0 (the default) waits for
+   * the human however long it takes. A question that answers itself while the user is away is worse
+   * than one that waits: a deployment that wants a deadline sets one.
+   */
   interactiveTimeoutMs: number;
   /** How long stop() waits after interrupt and again after closing stdin before killing the group. */
   stopGraceMs: number;
@@ -45,16 +51,22 @@ export interface SessionLimits {
   initializeTimeoutMs: number;
   controlTimeoutMs: number;
   maxLineBytes: number;
+  /** The replay ring (recent events, transient ones included, for resumed subscriptions): events held. */
+  replayMaxEvents: number;
+  /** ... and encoded JSON bytes held. */
+  replayMaxBytes: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxQueuedMessages: 100,
-  interactiveTimeoutMs: 300_000,
+  interactiveTimeoutMs: 0,
   stopGraceMs: 5_000,
   hungTimeoutMs: 60 * 60_000,
   initializeTimeoutMs: 30_000,
   controlTimeoutMs: 60_000,
   maxLineBytes: MAX_MESSAGE_BYTES,
+  replayMaxEvents: DEFAULT_EVENT_RING_LIMITS.maxEvents,
+  replayMaxBytes: DEFAULT_EVENT_RING_LIMITS.maxBytes,
 };
 
 export interface ClaudeSessionOptions {
@@ -73,6 +85,12 @@ export interface ClaudeSessionOptions {
   logger?: Logger | undefined;
   /** A transcript loaded from storage: the session continues it, including its Claude session id. */
   history?: Iterable<SessionEvent>;
+  /**
+   * New events are numbered after this seq even when the history ends earlier. The agent reserves seqs
+   * for transient events it does not store, so a rebuilt session never reuses a number a subscriber
+   * may already have seen from the previous process (a resumed subscription would then skip events).
+   */
+  continueAfterSeq?: number;
   /** Called first for every event, before subscribers (the agent persists events here). */
   onEvent?: (event: SessionEvent) => void;
 }
@@ -86,6 +104,14 @@ export class SessionError extends Error {
   ) {
     super(message);
     this.name = 'SessionError';
+  }
+}
+
+/** spawn() refused the CLI's arguments: retrying the same arguments can only fail the same way. */
+class SpawnRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpawnRefusedError';
   }
 }
 
@@ -110,6 +136,16 @@ export interface SessionSubscription {
   unsubscribe(): void;
 }
 
+/** How a resumed subscription starts: the events missed since `afterSeq`, or a snapshot when they are gone. */
+export type SessionResumeStart =
+  | { kind: 'snapshot'; snapshot: SessionSnapshot }
+  | { kind: 'replay'; events: SessionEvent[]; seq: number };
+
+export interface SessionResumedSubscription {
+  start: SessionResumeStart;
+  unsubscribe(): void;
+}
+
 export interface SessionInfo {
   id: string;
   permissionMode: PermissionMode;
@@ -122,7 +158,8 @@ export interface SessionInfo {
 
 interface PendingInteraction {
   input: Record<string, unknown>;
-  timer: NodeJS.Timeout;
+  /** Null when requests wait for the human indefinitely. */
+  timer: NodeJS.Timeout | null;
 }
 
 type ExitReason = 'stop' | 'hung' | 'startup';
@@ -167,13 +204,20 @@ export class ClaudeSession {
   private resumeUnavailable = false;
   private conversationMissing = false;
   private startingUp = false;
+  private readonly ring: SessionEventRing;
 
   constructor(options: ClaudeSessionOptions) {
     this.id = options.id;
     this.options = options;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.logger = options.logger?.child({ sessionId: options.id });
-    this.state = replaySessionEvents(initialTranscriptState(now()), options.history ?? []);
+    const replayed = replaySessionEvents(initialTranscriptState(now()), options.history ?? []);
+    const continueAfter = options.continueAfterSeq ?? 0;
+    this.state = continueAfter > replayed.seq ? { ...replayed, seq: continueAfter } : replayed;
+    this.ring = new SessionEventRing(
+      { maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes },
+      this.state.seq,
+    );
     this.recoverFromHistory();
   }
 
@@ -218,6 +262,22 @@ export class ClaudeSession {
     const snapshot = this.snapshot();
     this.listeners.add(listener);
     return { snapshot, unsubscribe: () => this.listeners.delete(listener) };
+  }
+
+  /**
+   * Like subscribe(), for a subscriber that has seen every event through `afterSeq`: when the replay
+   * ring still holds all the later ones (or there are none), it gets those instead of a snapshot;
+   * otherwise (too old, or a seq this session never reached) a snapshot. Either way the listener's
+   * first event is the one after, in the same synchronous step.
+   */
+  subscribeAfter(afterSeq: number, listener: SessionListener): SessionResumedSubscription {
+    const events = afterSeq <= this.state.seq ? this.ring.since(afterSeq) : null;
+    const start: SessionResumeStart =
+      events === null
+        ? { kind: 'snapshot', snapshot: this.snapshot() }
+        : { kind: 'replay', events, seq: this.state.seq };
+    this.listeners.add(listener);
+    return { start, unsubscribe: () => this.listeners.delete(listener) };
   }
 
   /** Queues a user message; it is sent to the CLI when the session is idle. Same id twice is a no-op. */
@@ -343,8 +403,18 @@ export class ClaudeSession {
         let proc: ClaudeCliProcess;
         try {
           proc = await this.ensureProcess();
-        } catch {
-          return; // already reported; dispatch is paused until the next send
+        } catch (error) {
+          // Already reported, and dispatch is paused until the next send. A refused spawn also fails the
+          // message it was for: the CLI never existed, so it must not look as if it were still coming.
+          if (error instanceof SpawnRefusedError && this.state.queue[0]?.id === message.id) {
+            this.emit({
+              type: 'message_state_changed',
+              id: message.id,
+              newState: 'FAILED',
+              errorMessage: error.message,
+            });
+          }
+          return;
         }
         if (!this.canDispatch() || this.state.queue[0]?.id !== message.id) continue;
         const model = message.settings?.model;
@@ -420,25 +490,19 @@ export class ClaudeSession {
       extraArgs: this.options.extraArgs,
     });
     this.logger?.info({ resume: resumeSessionId }, 'starting Claude CLI');
-    const proc: ClaudeCliProcess = new ClaudeCliProcess({
-      bin: this.options.claudeBin,
-      args,
-      cwd: this.options.cwd,
-      env: this.options.env,
-      maxLineBytes: this.limits.maxLineBytes,
-      handlers: {
-        onLine: (line) => this.onLine(proc, line),
-        onProtocolError: (error) => {
-          this.logger?.warn({ code: error.code }, error.message);
-          this.emit({ type: 'session_error', code: error.code, message: error.message });
-        },
-        onStderr: (text) => {
-          this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_CHARS);
-          this.logger?.debug({ stderr: text.slice(0, 2000) }, 'Claude CLI stderr');
-        },
-        onExit: (exit) => this.onExit(proc, exit),
-      },
-    });
+    let proc: ClaudeCliProcess;
+    try {
+      proc = this.launch(args);
+    } catch (error) {
+      // spawn() throws synchronously for arguments the kernel or Node refuses (a NUL byte, one over
+      // Linux's 128 KiB per-argument limit). No process exists, so nothing will ever exit or answer:
+      // report it and go back to idle rather than stay `starting` with the message queued forever.
+      const message = `The Claude CLI could not be started: ${errorText(error)}`;
+      this.emit({ type: 'session_error', code: 'spawn_failed', message });
+      this.setRuntime({ phase: 'idle', processState: 'stopped', pid: null });
+      this.dispatchPaused = true;
+      throw new SpawnRefusedError(message);
+    }
     this.process = proc;
     this.processModel = this.options.model;
     this.lastOutputAt = Date.now();
@@ -475,6 +539,30 @@ export class ClaudeSession {
       throw error;
     }
     if (!this.turnActive && this.process === proc) this.setRuntime({ phase: 'idle' });
+    return proc;
+  }
+
+  /** Spawns the CLI; throws synchronously when spawn() refuses the arguments. */
+  private launch(args: string[]): ClaudeCliProcess {
+    const proc: ClaudeCliProcess = new ClaudeCliProcess({
+      bin: this.options.claudeBin,
+      args,
+      cwd: this.options.cwd,
+      env: this.options.env,
+      maxLineBytes: this.limits.maxLineBytes,
+      handlers: {
+        onLine: (line) => this.onLine(proc, line),
+        onProtocolError: (error) => {
+          this.logger?.warn({ code: error.code }, error.message);
+          this.emit({ type: 'session_error', code: error.code, message: error.message });
+        },
+        onStderr: (text) => {
+          this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_CHARS);
+          this.logger?.debug({ stderr: text.slice(0, 2000) }, 'Claude CLI stderr');
+        },
+        onExit: (exit) => this.onExit(proc, exit),
+      },
+    });
     return proc;
   }
 
@@ -651,8 +739,11 @@ export class ClaudeSession {
       this.reply(proc, requestId, route.decision);
       return;
     }
-    const timer = setTimeout(() => this.timeOutPending(requestId), this.limits.interactiveTimeoutMs);
-    timer.unref();
+    let timer: NodeJS.Timeout | null = null;
+    if (this.limits.interactiveTimeoutMs > 0) {
+      timer = setTimeout(() => this.timeOutPending(requestId), this.limits.interactiveTimeoutMs);
+      timer.unref();
+    }
     this.pendingInputs.set(requestId, { input: toolRequest.input, timer });
     const toolUseId = toolRequest.tool_use_id ?? null;
     if (route.kind === 'question') {
@@ -698,7 +789,7 @@ export class ClaudeSession {
   ): boolean {
     const entry = this.pendingInputs.get(requestId);
     if (!entry) return false;
-    clearTimeout(entry.timer);
+    if (entry.timer) clearTimeout(entry.timer);
     this.pendingInputs.delete(requestId);
     if (decision && this.process) this.reply(this.process, requestId, decision);
     // Waiting for a human is not a hang: the watchdog clock restarts from the answer.
@@ -826,6 +917,7 @@ export class ClaudeSession {
     } catch (error) {
       this.logger?.error({ error: errorText(error) }, 'session event recorder failed');
     }
+    this.ring.push(event, Buffer.byteLength(encodeJsonOnce(event), 'utf8'));
     for (const listener of [...this.listeners]) {
       try {
         listener(event);

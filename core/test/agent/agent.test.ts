@@ -1,48 +1,13 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { AgentClient, AgentClientError, type SessionFeed } from '../../src/agent/client.js';
+import { AgentClient, AgentClientError } from '../../src/agent/client.js';
 import { AGENT_PROTOCOL_VERSION, type SessionEvent } from '../../src/protocol/index.js';
 import { applySessionEvent, snapshotOf, transcriptStateFromSnapshot } from '../../src/session/index.js';
 import { type AgentProcess, createReadyWorkspace, startAgentProcess } from '../support/agent-process.js';
 import { claudeBinPath, TempDirs } from '../support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic, turns } from '../support/fake-anthropic.js';
+import { collect, isResult } from '../support/feed-events.js';
 import { createGitSandbox, type GitSandbox } from '../support/git-sandbox.js';
-
-/** Collects a feed's events and waits for one that matches. */
-function collect(feed: SessionFeed) {
-  const events: SessionEvent[] = [];
-  let wake: (() => void) | null = null;
-  feed.on((event) => {
-    events.push(event);
-    wake?.();
-  });
-  return {
-    events,
-    async until(predicate: (event: SessionEvent) => boolean, timeoutMs = 60_000): Promise<SessionEvent> {
-      const deadline = Date.now() + timeoutMs;
-      let checked = 0;
-      for (;;) {
-        for (; checked < events.length; checked++) {
-          const event = events[checked];
-          if (event && predicate(event)) return event;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`timed out; saw ${events.map((e) => e.payload.type).join(', ')}`);
-        }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 200);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    },
-  };
-}
-
-const isResult = (event: SessionEvent) =>
-  event.payload.type === 'claude_message' && event.payload.data.type === 'result';
 
 /** The real agent process over its unix socket, with the real CLI behind it. */
 describe('agent over its unix socket', () => {

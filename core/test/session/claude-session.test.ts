@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClaudeSession, type ClaudeSessionOptions } from '../../src/session/index.js';
+import { ClaudeSession, type ClaudeSessionOptions, DEFAULT_SESSION_LIMITS } from '../../src/session/index.js';
 import { claudeBinPath, claudeTestEnv, TempDirs } from '../support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic, turns } from '../support/fake-anthropic.js';
 import { EventRecorder } from '../support/session-events.js';
@@ -356,6 +356,90 @@ describe('ClaudeSession with the real Claude CLI', () => {
         ?.messages.map((m) => m.text)
         .join('\n') ?? '';
     assert.match(history, /hello again/);
+  });
+
+  it('keeps a question waiting for the human: no timeout by default, and the hung watchdog waits too', async () => {
+    assert.equal(DEFAULT_SESSION_LIMITS.interactiveTimeoutMs, 0, 'no deadline on a human by default');
+    // A turn silent for 1 s counts as hung; waiting for an answer is not silence.
+    const hungTimeoutMs = 1000;
+    const { session, events } = open({ limits: { hungTimeoutMs } });
+    fake.script(turns.ask('Deploy on Friday?', ['Yes', 'No'], 'Deploy'));
+    session.send({ text: 'ask before deploying' });
+    const question = await events.next('user_question');
+    const pid = session.pid;
+    const requestsBefore = fake.requests.length;
+
+    // Several hung timeouts (and watchdog rounds) pass with the question open.
+    await new Promise((resolve) => setTimeout(resolve, hungTimeoutMs * 4));
+    assert.equal(session.snapshot().pendingInteractiveRequest?.requestId, question.requestId);
+    assert.deepEqual(events.ofType('interactive_request_resolved'), [], 'nobody answered for the human');
+    assert.deepEqual(events.ofType('session_error'), [], 'no hung kill');
+    assert.equal(session.isAlive, true);
+    assert.equal(session.pid, pid);
+    assert.equal(session.snapshot().sessionRuntime.activity, 'WORKING');
+    // The CLI got nothing: an answer would have sent the tool result to the API.
+    assert.equal(fake.requests.length, requestsBefore);
+
+    session.answerQuestion(question.requestId, { 'Deploy on Friday?': 'No' });
+    assert.equal((await events.next('interactive_request_resolved')).outcome, 'answered');
+    const result = await events.nextResult();
+    assert.equal(result.is_error, false);
+    assert.match(fake.requests.at(-1)?.toolResults[0]?.content ?? '', /No/);
+  });
+
+  it('starts the CLI ahead of the first message and uses that process for it', async () => {
+    const { session, events } = open();
+    await session.start();
+    const runtime = session.snapshot().sessionRuntime;
+    assert.equal(runtime.processState, 'alive');
+    assert.equal(runtime.activity, 'IDLE');
+    const pid = session.pid;
+    assert.ok(pid);
+    assert.equal(fake.requests.length, 0, 'starting asks the model nothing');
+    session.send({ text: 'already warm' });
+    assert.equal((await events.nextResult()).result, 'echo: already warm');
+    assert.equal(session.pid, pid);
+  });
+
+  for (const [name, overrides] of [
+    ['a NUL byte in an argument', { model: 'claude\0-sonnet' }],
+    ['an argument over the 128 KiB kernel limit', { appendSystemPrompt: 'x'.repeat(200 * 1024) }],
+  ] as const) {
+    it(`fails the message and goes back to idle when spawn refuses ${name}`, async () => {
+      const { session, events } = open(overrides);
+      const sent = session.send({ text: 'never reaches Claude' });
+      const error = await events.next('session_error');
+      assert.equal(error.code, 'spawn_failed');
+      const failed = await events.next(
+        'message_state_changed',
+        (p) => p.id === sent.messageId && p.newState === 'FAILED',
+      );
+      assert.match(failed.errorMessage ?? '', /could not be started/);
+      const snapshot = session.snapshot();
+      assert.equal(snapshot.sessionRuntime.phase, 'idle');
+      assert.equal(snapshot.sessionRuntime.activity, 'IDLE');
+      assert.equal(snapshot.sessionRuntime.processState, 'stopped');
+      assert.deepEqual(snapshot.queuedMessages, []);
+      assert.equal(session.isAlive, false);
+
+      // Not wedged: the next message is tried (and fails the same way) instead of queueing forever.
+      const again = session.send({ text: 'try again' });
+      await events.next('message_state_changed', (p) => p.id === again.messageId && p.newState === 'FAILED');
+      assert.equal(session.snapshot().sessionRuntime.activity, 'IDLE');
+
+      // start() ahead of a message fails the same way and also leaves the session idle.
+      await assert.rejects(() => session.start(), /could not be started/);
+      assert.equal(session.snapshot().sessionRuntime.activity, 'IDLE');
+      assert.equal(fake.requests.length, 0);
+    });
+  }
+
+  it('leaves the session idle with a session_error when start() cannot run the binary', async () => {
+    const { session, events } = open({ claudeBin: '/nonexistent/claude' });
+    await assert.rejects(() => session.start());
+    assert.equal((await events.next('session_error')).code, 'spawn_failed');
+    assert.equal(session.snapshot().sessionRuntime.activity, 'IDLE');
+    assert.equal(session.isAlive, false);
   });
 });
 
