@@ -124,6 +124,57 @@ for (const abs of walk(root)) {
   }
 }
 
+/**
+ * The cloud's layers (docs/CONVENTIONS.md, "Layout"): which folders a folder may import from, as relative
+ * imports and as @factory-factory/core subpaths. `messages` means workflows' message definitions and ids
+ * (workflows/ids.ts, workflows/<actor>/messages.ts): the contract between actors and their callers, which
+ * the lower layers may name without importing any workflow code. Type-only imports are not checked.
+ */
+type Layer = { folders: string[]; core: string[]; messages: boolean };
+const cloudLayers: Record<string, Layer> = {
+  platform: { folders: ['platform'], core: ['protocol', 'agent-client'], messages: true },
+  db: { folders: ['db', 'platform'], core: ['protocol'], messages: true },
+  activities: {
+    folders: ['activities', 'db', 'platform'],
+    core: ['protocol', 'agent-client', 'workspace', 'ratchet', 'github'],
+    messages: true,
+  },
+  api: {
+    folders: ['api', 'db', 'platform', 'workflows'],
+    core: ['protocol', 'agent-client', 'workspace'],
+    messages: true,
+  },
+  cli: { folders: ['cli', 'api/contract'], core: ['protocol'], messages: false },
+  web: { folders: ['web'], core: [], messages: false },
+};
+const isMessages = (target: string) =>
+  target === 'workflows/ids.ts' ||
+  /^workflows\/[a-z-]+\/messages\.ts$/.test(target) ||
+  /^workflows\/reconciler\/plan\.ts$/.test(target);
+
+for (const abs of walk(root)) {
+  const file = relative(root, abs);
+  const top = file.split('/')[0] ?? '';
+  const layer =
+    file.startsWith('api/contract/') ? { folders: ['api/contract'], core: ['protocol'], messages: true } : cloudLayers[top];
+  if (!layer) continue;
+  const text = readFileSync(abs, 'utf8');
+  for (const imp of importsOf(text)) {
+    if (imp.typeOnly) continue;
+    if (imp.spec.startsWith('.')) {
+      const target = relative(root, resolve(dirname(abs), imp.spec)).replace(/\.js$/, '.ts');
+      const allowed =
+        layer.folders.some((folder) => target === folder || target.startsWith(`${folder}/`)) ||
+        (layer.messages && isMessages(target));
+      if (!allowed) report(file, imp.line, `${top}/ must not import ${target} (see docs/CONVENTIONS.md, Layout)`);
+    } else if (imp.spec.startsWith('@factory-factory/core')) {
+      const sub = imp.spec.split('/')[2] ?? '(root)';
+      if (!layer.core.includes(sub))
+        report(file, imp.line, `${top}/ must not import ${imp.spec} (see docs/CONVENTIONS.md, Layout)`);
+    }
+  }
+}
+
 if (problems.length > 0) {
   console.error(`Architecture rules: ${problems.length} problem(s)\n${problems.join('\n')}`);
   process.exit(1);
