@@ -6,12 +6,16 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { Pool } from '../db/pool.js';
 import type { Config } from '../platform/config.js';
+import { vmSettingsFrom } from '../platform/vm-ready.js';
+import type { VmSettings } from '../workflows/vm/messages.js';
 import { createActorActivities } from './temporal/actors.js';
 import { createContainerInventoryActivities } from './vm/containers.js';
 import { createVmContainerActivities } from './vm/lifecycle.js';
 import { createVmReadModelActivities } from './vm/read-model.js';
 import { createReconcileActivities } from './vm/reconcile.js';
 import { createWarmPoolClientActivities } from './vm/warm-pool-client.js';
+import { createWorkspaceAgentActivities } from './workspace/agent.js';
+import { createWorkspaceReadModelActivities } from './workspace/read-model.js';
 
 export type ActivityDependencies = {
   docker: Docker;
@@ -21,6 +25,10 @@ export type ActivityDependencies = {
   vm: Config['vm'];
   /** The warm pool's workflow id; tests run their own pool beside a deployment's. */
   warmPoolWorkflowId?: string;
+  /** Settings a workspace actor starts a user's VM actor with; from `vm` unless given. */
+  vmSettings?: VmSettings;
+  /** Task queue of the VM actors the workspace actors talk to; the activity's own unless given. */
+  vmTaskQueue?: string;
 };
 
 export function createActivities(deps: ActivityDependencies) {
@@ -34,6 +42,13 @@ export function createActivities(deps: ActivityDependencies) {
       client: deps.temporal,
       ...(deps.warmPoolWorkflowId ? { poolWorkflowId: deps.warmPoolWorkflowId } : {}),
     }),
+    ...createWorkspaceAgentActivities({
+      temporal: deps.temporal,
+      vm: deps.vm,
+      vmSettings: deps.vmSettings ?? vmSettingsFrom(deps.vm),
+      ...(deps.vmTaskQueue ? { vmTaskQueue: deps.vmTaskQueue } : {}),
+    }),
+    ...createWorkspaceReadModelActivities({ pool: deps.pool }),
   };
 }
 

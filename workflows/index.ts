@@ -3,3 +3,4 @@
 export { reconcileStrayContainers } from './reconciler/workflow.js';
 export { vmWorkflow } from './vm/workflow.js';
 export { vmPoolWorkflow } from './vm-pool/workflow.js';
+export { workspaceWorkflow } from './workspace/workflow.js';

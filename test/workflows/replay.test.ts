@@ -10,6 +10,13 @@ describe('workflow replay of recorded histories', () => {
     assert.ok(histories.length > 0, 'record them with FFC_RECORD_HISTORIES=1 scripts/dev.sh test');
   });
 
+  it("has the workspace actor's histories (restore, pull, re-send, archive; failure and retry; a worker crash)", () => {
+    const names = new Set(histories.map((h) => h.name));
+    for (const name of ['workspace-lifecycle', 'workspace-failed-retry', 'workspace-worker-crash']) {
+      assert.ok(names.has(name), `${name}.json: record it with FFC_RECORD_HISTORIES=1`);
+    }
+  });
+
   for (const { name, history } of histories) {
     it(`replays ${name} deterministically with the current workflow code`, async () => {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, name);

@@ -47,16 +47,81 @@ export const defaultWorkspaceSettings: WorkspaceSettings = {
   maxAutoRetries: 0,
 };
 
+/** How long an actor whose workspace was pulled waits for it to be sent again before it ends (when unset). */
+export const DEFAULT_DESKTOP_LINGER_MS = 60 * 60 * 1000;
+/** Continue-as-new once history has this many events (when unset). */
+export const DEFAULT_WORKSPACE_MAX_HISTORY_EVENTS = 2000;
+
+export const CloudWorkspaceStatusSchema = z.enum(['PROVISIONING', 'READY', 'FAILED', 'ARCHIVED']);
+export type CloudWorkspaceStatus = z.output<typeof CloudWorkspaceStatusSchema>;
+const LocationSchema = z.enum(['DESKTOP', 'CLOUD']);
+const finiteMs = z.number().finite();
+
+/** What the view shows of a workspace; from the send until the agent reports it, then from the agent. */
+export const WorkspaceDetailsSchema = z.object({
+  name: z.string().max(200),
+  repoUrl: z.string().max(2048).nullable(),
+  branchName: z.string().max(255).nullable(),
+  baseBranch: z.string().max(255).nullable(),
+  prUrl: z.string().max(2048).nullable(),
+  prNumber: z.number().int().nullable(),
+  githubIssueUrl: z.string().max(2048).nullable(),
+  githubIssueNumber: z.number().int().nullable(),
+  ratchetEnabled: z.boolean(),
+  ratchetState: z.string().max(64),
+});
+
+export const WorkspaceProblemSchema = z.object({
+  source: z.literal('database'),
+  message: z.string().max(4096),
+  sinceMs: finiteMs,
+  lastAtMs: finiteMs,
+  attempts: z.number().int().min(1),
+});
+
+/** The actor's state as a continue-as-new carries it (our own output, but a raw client can forge one). */
+export const CarriedWorkspaceStateSchema = z
+  .object({
+    workspaceId: WorkspaceIdSchema,
+    userId: UserIdSchema,
+    source: WorkspaceSourceSchema,
+    status: CloudWorkspaceStatusSchema,
+    location: LocationSchema,
+    step: z.enum(['vm', 'restore', 'done']).nullable(),
+    details: WorkspaceDetailsSchema,
+    failureReason: z.string().max(16_384).nullable(),
+    failureRetryable: z.boolean(),
+    autoRetries: z.number().int().min(0).max(1000),
+    restoreSeq: z.number().int().min(0),
+    pendingRestore: z.enum(['send', 'retry']).nullable(),
+    recordedSeq: z.number().int().min(0),
+    createdAtMs: finiteMs,
+    updatedAtMs: finiteMs,
+    pulledAtMs: finiteMs.nullable(),
+    version: z.number().int().nonnegative(),
+    problem: WorkspaceProblemSchema.nullable(),
+  })
+  .strip();
+
 export const WorkspaceActorInputSchema = z.object({
   workspaceId: WorkspaceIdSchema,
   userId: UserIdSchema,
   source: WorkspaceSourceSchema,
-  settings: WorkspaceSettingsSchema,
+  settings: WorkspaceSettingsSchema.extend({
+    /** After a pull, how long the actor waits for the next send before it ends (the read model stays). */
+    desktopLingerMs: duration.optional(),
+    /** Continue-as-new once history has this many events. */
+    maxHistoryEvents: z.number().int().min(10).max(50_000).optional(),
+    /** Set FfcUserId/FfcWorkspaceId for ops; false only on a server without our search attributes. */
+    searchAttributes: z.boolean().optional(),
+  }),
+  /** Set by continue-as-new: the state carried into the next run. */
+  carried: z.object({ state: CarriedWorkspaceStateSchema }).optional(),
 });
 export type WorkspaceActorInput = z.output<typeof WorkspaceActorInputSchema>;
 
-export const CloudWorkspaceStatusSchema = z.enum(['PROVISIONING', 'READY', 'FAILED', 'ARCHIVED']);
-export type CloudWorkspaceStatus = z.output<typeof CloudWorkspaceStatusSchema>;
+/** The argument of sendToCloud, checked by its validator. */
+export const SendToCloudArgsSchema = z.object({ userId: UserIdSchema, source: WorkspaceSourceSchema });
 
 /** What callers see (the api's GET answers, the read model's `view`). */
 export const WorkspaceViewSchema = z.object({
@@ -78,6 +143,14 @@ export const WorkspaceViewSchema = z.object({
   failureReason: z.string().nullable(),
   /** Which step a PROVISIONING workspace is in, for progress output. */
   step: z.enum(['vm', 'restore', 'done']).nullable(),
+  /**
+   * Something the actor keeps retrying (the database not answering), shown instead of hidden; null when
+   * all is well. Absent in views written before it existed.
+   */
+  problem: z
+    .object({ source: z.literal('database'), message: z.string(), since: z.string() })
+    .nullable()
+    .optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   /** Bumped by every write of the read model (compare-and-swap). */
@@ -97,6 +170,10 @@ export const WorkspaceErrorType = {
   invalidSource: 'WorkspaceInvalidSource',
   /** The workspace belongs to someone else (answered as 404 by the api). */
   notOwner: 'WorkspaceNotOwner',
+  /** The VM or its agent did not answer; trying again later may work (503). */
+  unavailable: 'WorkspaceUnavailable',
+  /** A malformed start, continue-as-new or update argument (400 if it ever came from the api). */
+  invalidInput: 'WorkspaceInvalidInput',
 } as const;
 
 /**
