@@ -9,10 +9,14 @@ import { ConfigError, loadConfig } from '../platform/config.js';
 import { redactUrl } from '../platform/dependencies.js';
 import { createLogger } from '../platform/logger.js';
 import { connectVmAgent, vmAgentEndpoint } from '../platform/vm-agent.js';
+import { vmSettingsFrom } from '../platform/vm-ready.js';
+import { AgentConnections } from './agents/connections.js';
 import { createDevKeyAuthenticator } from './auth/dev-key.js';
 import type { Authenticator } from './auth/principal.js';
 import { startApi } from './server.js';
-import { VmService, vmSettingsFrom } from './services/vm-service.js';
+import { VmService } from './services/vm-service.js';
+import { WorkspaceService } from './services/workspace-service.js';
+import { sessionRelayRoute } from './ws/session-relay.js';
 import { terminalRoute } from './ws/terminal.js';
 
 /** Until accounts exist, the development key is the only way in; without it every call is refused. */
@@ -34,6 +38,20 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     settings: vmSettingsFrom(config.vm),
   });
+  // One agent connection per VM for this process, shared by REST session calls and both relays.
+  const agents = new AgentConnections({
+    endpoint: (userId) => vms.agentEndpoint(userId),
+    connect: (ref) => connectVmAgent(vmAgentEndpoint(ref, config.vm.secretRoot), { clientName: 'api' }),
+    log,
+  });
+  const workspaces = new WorkspaceService({
+    temporal,
+    pool,
+    taskQueue: config.temporal.taskQueue,
+    agents,
+    vms,
+    repoUrlSchemes: config.vm.repoUrlSchemes,
+  });
 
   const api = await startApi(
     {
@@ -44,6 +62,7 @@ async function main(): Promise<void> {
       where: { postgres: redactUrl(config.database.url), temporal: config.temporal.address },
       authenticator,
       vms,
+      workspaces,
     },
     {
       host: config.api.host,
@@ -54,8 +73,16 @@ async function main(): Promise<void> {
           pool,
           vms,
           log,
-          connectAgent: (ref) =>
-            connectVmAgent(vmAgentEndpoint(ref, config.vm.secretRoot), { clientName: 'api-terminal' }),
+          agents,
+          pingIntervalMs: config.api.wsPingIntervalMs,
+        }),
+        sessionRelayRoute({
+          authenticator,
+          pool,
+          vms,
+          workspaces,
+          agents,
+          log,
           pingIntervalMs: config.api.wsPingIntervalMs,
         }),
       ],
@@ -71,7 +98,10 @@ async function main(): Promise<void> {
       log.info({ signal }, 'shutting down');
       api
         .stop()
-        .then(() => Promise.all([pool.end(), connection.close()]))
+        .then(() => {
+          agents.closeAll();
+          return Promise.all([pool.end(), connection.close()]);
+        })
         .then(
           () => process.exit(0),
           (err: unknown) => {

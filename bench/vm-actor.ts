@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../activities/index.js';
 import { createVmContainerActivities } from '../activities/vm/lifecycle.js';
-import { ensureVmReady } from '../api/services/vm-service.js';
+import { ensureVmReady } from '../platform/vm-ready.js';
 import { ensureVmImage } from '../scripts/build-vm-image.js';
 import {
   connectTestTemporal,

@@ -16,7 +16,8 @@
 import { ChatCommand, SessionEvent, SessionSnapshot } from '@factory-factory/core/protocol';
 import { z } from 'zod';
 
-export const SESSION_RELAY_PATH = /^\/ws\/workspaces\/([A-Za-z0-9_-]{1,64})\/sessions\/([A-Za-z0-9][A-Za-z0-9_-]{0,99})$/;
+export const SESSION_RELAY_PATH =
+  /^\/ws\/workspaces\/([A-Za-z0-9_-]{1,64})\/sessions\/([A-Za-z0-9][A-Za-z0-9_-]{0,99})$/;
 
 /** A client frame: a chat command, with an optional id the answer carries back. */
 export const RelayClientFrameSchema = z.intersection(
@@ -56,3 +57,4 @@ export const RelayServerFrameSchema = z.discriminatedUnion('type', [
   }),
 ]);
 export type RelayServerFrame = z.output<typeof RelayServerFrameSchema>;
+export type RelayErrorCode = z.output<typeof RelayErrorCode>;

@@ -73,7 +73,7 @@ export const CreateSessionRequestSchema = z
       .optional(),
     model: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,99}$/, 'a model is a model name such as claude-sonnet-4-5')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:[\]-]{0,99}$/, 'a model is a model name such as claude-sonnet-4-5')
       .optional(),
     permissionMode: PermissionMode.optional(),
     name: z.string().min(1).max(200).optional(),

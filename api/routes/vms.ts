@@ -2,39 +2,91 @@
  * A user's VM: POST /api/vms (ensure it runs), GET /api/vms/me, POST /api/vms/me/suspend, DELETE /api/vms/me.
  * The VM is always the caller's own: a body naming another user is refused, never honoured.
  */
-import { Router } from 'express';
 import { z } from 'zod';
-import { principalOf } from '../auth/middleware.js';
+import { VmViewSchema } from '../../workflows/vm/messages.js';
+import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
 import type { VmService } from '../services/vm-service.js';
+import { type ApiRoute, callerOf, defineRoute } from './table.js';
 
 const EnsureVmBody = z.object({ userId: z.string().optional() }).strict();
+const VmAnswerSchema = z.object({ vm: VmViewSchema });
 
-export function vmRoutes(deps: { vms: VmService }): Router {
-  const router = Router();
+const errors = (statuses: Record<number, string>) =>
+  Object.fromEntries(
+    Object.entries(statuses).map(([status, description]) => [
+      status,
+      { description, schema: ErrorBodySchema },
+    ]),
+  );
 
-  router.post('/vms', async (req, res) => {
-    const { userId } = principalOf(res.locals);
-    const body = EnsureVmBody.safeParse(req.body ?? {});
-    if (!body.success)
-      throw new ApiError(400, 'bad_request', `invalid body: ${body.error.issues[0]?.message}`);
-    if (body.data.userId !== undefined && body.data.userId !== userId) {
-      throw new ApiError(403, 'forbidden', 'you can only manage your own VM');
-    }
-    res.status(200).json({ vm: await deps.vms.ensureReady(userId) });
-  });
-
-  router.get('/vms/me', async (_req, res) => {
-    res.json({ vm: await deps.vms.get(principalOf(res.locals).userId) });
-  });
-
-  router.post('/vms/me/suspend', async (_req, res) => {
-    res.json({ vm: await deps.vms.suspend(principalOf(res.locals).userId) });
-  });
-
-  router.delete('/vms/me', async (_req, res) => {
-    res.json({ vm: await deps.vms.terminate(principalOf(res.locals).userId) });
-  });
-
-  return router;
+export function vmRouteTable(deps: { vms: VmService }): ApiRoute[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/vms',
+      tag: 'vms',
+      summary: 'Provision or resume my VM; answers once its agent answers',
+      auth: true,
+      body: EnsureVmBody,
+      responses: {
+        200: { description: 'the VM, ONBOARDING or READY', schema: VmAnswerSchema },
+        ...errors({
+          400: 'invalid body',
+          403: 'the body names another user',
+          409: 'the VM is busy or terminating',
+          503: 'the VM failed to start',
+        }),
+      },
+      handle: async (input) => {
+        const { userId } = callerOf(input);
+        if (input.body.userId !== undefined && input.body.userId !== userId) {
+          throw new ApiError(403, 'forbidden', 'you can only manage your own VM');
+        }
+        return { status: 200, body: { vm: await deps.vms.ensureReady(userId) } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/vms/me',
+      tag: 'vms',
+      summary: 'My VM: its state and onboarding checklist',
+      auth: true,
+      responses: {
+        200: { description: 'the VM', schema: VmAnswerSchema },
+        ...errors({ 404: 'no VM yet' }),
+      },
+      handle: async (input) => ({ status: 200, body: { vm: await deps.vms.get(callerOf(input).userId) } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/vms/me/suspend',
+      tag: 'vms',
+      summary: 'Suspend my VM (its files stay)',
+      auth: true,
+      responses: {
+        200: { description: 'the VM, SUSPENDED', schema: VmAnswerSchema },
+        ...errors({ 404: 'no VM yet', 409: 'the VM is busy or terminating' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { vm: await deps.vms.suspend(callerOf(input).userId) },
+      }),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/vms/me',
+      tag: 'vms',
+      summary: 'Terminate my VM: removes its container and home volume',
+      auth: true,
+      responses: {
+        200: { description: 'the VM, TERMINATED', schema: VmAnswerSchema },
+        ...errors({ 404: 'no VM yet', 409: 'the VM is busy' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { vm: await deps.vms.terminate(callerOf(input).userId) },
+      }),
+    }),
+  ];
 }

@@ -2,20 +2,13 @@
  * What the api does with a user's VM, in terms of the vm:<userId> actor. Routes and sockets call this; it
  * turns Temporal's answers into ApiErrors with codes a client can branch on.
  */
-import {
-  type Client,
-  WithStartWorkflowOperation,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
+import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Pool } from '../../db/pool.js';
-import type { Config } from '../../platform/config.js';
+import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
 import {
-  defaultVmSettings,
-  ensureReadyUpdate,
   suspendUpdate,
   terminateUpdate,
   touchSignal,
@@ -25,17 +18,8 @@ import {
   VmViewSchema,
   vmContainerQuery,
 } from '../../workflows/vm/messages.js';
-import { vmWorkflow } from '../../workflows/vm/workflow.js';
+import type { vmWorkflow } from '../../workflows/vm/workflow.js';
 import { ApiError } from '../errors.js';
-
-export function vmSettingsFrom(vm: Config['vm']): VmSettings {
-  return {
-    ...defaultVmSettings,
-    idleTimeoutMs: vm.idleTimeoutMs,
-    healthIntervalMs: vm.healthIntervalMs,
-    useWarmPool: vm.warmPoolSize > 0,
-  };
-}
 
 const noVm = () => new ApiError(404, 'vm_not_found', 'you have no VM yet: POST /api/vms creates it');
 
@@ -60,24 +44,6 @@ function toApiError(err: unknown): unknown {
   // An update sent to an actor that has finished (terminated VM).
   if (err instanceof Error && /workflow execution already completed/i.test(err.message)) return noVm();
   return err;
-}
-
-/**
- * ensureReady on the user's actor, starting the actor if needed (update-with-start). Temporal's errors are
- * passed through unchanged; VmService maps them for HTTP callers.
- */
-export function ensureVmReady(
-  temporal: Client,
-  options: { userId: string; taskQueue: string; settings: VmSettings },
-): Promise<VmView> {
-  return temporal.workflow.executeUpdateWithStart(ensureReadyUpdate, {
-    startWorkflowOperation: new WithStartWorkflowOperation(vmWorkflow, {
-      workflowId: workflowIds.vm(options.userId),
-      taskQueue: options.taskQueue,
-      args: [{ userId: options.userId, settings: options.settings }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    }),
-  });
 }
 
 export class VmService {

@@ -8,13 +8,13 @@
  * Terminals live in the VM, not in this connection: closing the socket detaches, and reconnecting lists them
  * again with their scrollback. Any traffic counts as activity, so an open terminal keeps the VM awake.
  *
- * Every relay is bounded, because each one holds an agent connection and a keep-alive timer that keeps the VM
- * from idling: whatever way it ends (client close, close while the VM is still being readied, a client that
+ * Every relay is bounded, because each one holds a lease on the VM's shared agent connection (AgentConnections:
+ * one per VM per api process), its subscriptions on it, and a keep-alive timer that keeps the VM from idling: whatever way it ends (client close, close while the VM is still being readied, a client that
  * stops answering pings, a flood, a client that stops reading, the agent going away), everything it holds is
  * released at once. Errors sent to clients carry a stable code and a fixed message; details stay in the log.
  */
 import type { IncomingMessage } from 'node:http';
-import type { AgentClient, TerminalFeed } from '@factory-factory/core/agent-client';
+import { type AgentClient, AgentClientError, type TerminalFeed } from '@factory-factory/core/agent-client';
 import {
   AgentErrorCode,
   safeParseJson,
@@ -25,6 +25,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Pool } from '../../db/pool.js';
 import type { Logger } from '../../platform/logger.js';
+import { AgentConnections, type AgentLease } from '../agents/connections.js';
 import { authenticateRequest } from '../auth/middleware.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import { ApiError } from '../errors.js';
@@ -64,7 +65,13 @@ export type TerminalRouteDeps = {
   pool: Pool;
   vms: VmService;
   log: Logger;
-  connectAgent: (ref: VmContainerRef) => Promise<AgentClient>;
+  /** The api's shared agent connections; a relay holds a lease while it is open. */
+  agents?: AgentConnections;
+  /**
+   * Without `agents`: how to reach an agent; the route then keeps connections of its own (shared by its
+   * relays, closed as soon as none uses them).
+   */
+  connectAgent?: (ref: VmContainerRef) => Promise<AgentClient>;
   /** config.api.wsPingIntervalMs in the api; overrides limits.pingIntervalMs. */
   pingIntervalMs?: number;
   limits?: Partial<TerminalRelayLimits>;
@@ -73,6 +80,7 @@ export type TerminalRouteDeps = {
 /** What the open relays hold right now, and how relays ended so far (for tests and metrics). */
 export type TerminalRelayStats = {
   relays: number;
+  /** Relays holding a lease on their VM's (shared) agent connection. */
   agentConnections: number;
   keepAliveTimers: number;
   pingTimers: number;
@@ -183,6 +191,17 @@ function rawText(data: RawData): string {
   return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }
 
+function ownConnections(deps: TerminalRouteDeps): AgentConnections {
+  const connect = deps.connectAgent;
+  if (!connect) throw new TypeError('terminalRoute needs agents or connectAgent');
+  return new AgentConnections({
+    endpoint: (userId) => deps.vms.agentEndpoint(userId),
+    connect,
+    idleCloseMs: 0,
+    log: deps.log,
+  });
+}
+
 export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {
   const limits: TerminalRelayLimits = {
     ...defaultTerminalRelayLimits,
@@ -191,6 +210,7 @@ export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {
   };
   const open = new Set<TerminalRelay>();
   const ended: Record<string, number> = {};
+  const agents = deps.agents ?? ownConnections(deps);
   return {
     path: TERMINAL_PATH,
     authorize: async (req: IncomingMessage, socket) => {
@@ -204,7 +224,7 @@ export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {
     },
     onConnection: (ws, _req, context) => {
       const principal = context.principal as Principal;
-      const relay = new TerminalRelay(ws, principal.userId, deps, limits, (why) => {
+      const relay = new TerminalRelay(ws, principal.userId, { ...deps, agents }, limits, (why) => {
         open.delete(relay);
         ended[why] = (ended[why] ?? 0) + 1;
       });
@@ -238,7 +258,10 @@ type Queued = { text: string; bytes: number };
 
 /** One client socket relayed to the agent of the user's VM. */
 class TerminalRelay {
+  private lease: AgentLease | null = null;
   private agent: AgentClient | null = null;
+  private stopWatchingAgent: (() => void) | null = null;
+  private readonly feeds = new Set<TerminalFeed>();
   private readonly queue: Queued[] = [];
   private queuedBytes = 0;
   private ready = false;
@@ -255,7 +278,7 @@ class TerminalRelay {
   constructor(
     private readonly ws: WebSocket,
     readonly userId: string,
-    private readonly deps: TerminalRouteDeps,
+    private readonly deps: TerminalRouteDeps & { agents: AgentConnections },
     private readonly limits: TerminalRelayLimits,
     private readonly onEnd: (why: string) => void,
   ) {
@@ -265,7 +288,7 @@ class TerminalRelay {
 
   held(): { agent: boolean; keepAlive: boolean; ping: boolean; queuedBytes: number } {
     return {
-      agent: this.agent !== null && !this.agent.isClosed,
+      agent: this.lease !== null && this.agent !== null && !this.agent.isClosed,
       keepAlive: this.keepAliveTimer !== null,
       ping: this.pingTimer !== null,
       queuedBytes: this.queuedBytes,
@@ -329,16 +352,17 @@ class TerminalRelay {
   };
 
   private async connect(): Promise<void> {
-    const ref = await this.deps.vms.agentEndpoint(this.userId);
-    if (this.ended) return;
-    const agent = await this.deps.connectAgent(ref);
+    const lease = await this.deps.agents.acquire(this.userId);
     if (this.ended) {
-      // The client left while the agent was being reached: nothing else holds this connection.
-      agent.close();
+      // The client left while the agent was being reached: give the shared connection back.
+      lease.release();
       return;
     }
+    this.lease = lease;
+    const agent = lease.agent;
     this.agent = agent;
-    agent.onClose((reason) => {
+    if (agent.isClosed) throw new AgentClientError('disconnected', 'the agent connection closed');
+    this.stopWatchingAgent = agent.onClose((reason) => {
       if (this.ended) return;
       this.log.warn({ reason }, 'terminal relay lost the agent connection');
       this.cutOff(clientError('vm_disconnected'), CLOSE_SERVER_ERROR);
@@ -368,6 +392,12 @@ class TerminalRelay {
   }
 
   private attach(feed: TerminalFeed): void {
+    if (this.ended) {
+      void feed.close();
+      return;
+    }
+    this.feeds.add(feed);
+    void feed.ended.then(() => this.feeds.delete(feed));
     feed.on((event) => {
       if (event.type === 'output') {
         this.send({ type: 'output', terminalId: event.terminalId, data: event.data });
@@ -437,7 +467,10 @@ class TerminalRelay {
             ...(message.workspaceId ? { workspaceId: message.workspaceId } : {}),
           });
           const feed = await agent.subscribeTerminal(info.id);
-          if (this.ended) return;
+          if (this.ended) {
+            void feed.close();
+            return;
+          }
           this.send({
             type: 'created',
             terminalId: info.id,
@@ -494,8 +527,13 @@ class TerminalRelay {
     this.keepAliveTimer = null;
     this.queue.length = 0;
     this.queuedBytes = 0;
-    // Closing the connection ends every feed on it (and the agent drops their subscriptions).
-    this.agent?.close();
+    // The connection is shared: end this relay's own subscriptions on it, then give it back.
+    for (const feed of this.feeds) void feed.close();
+    this.feeds.clear();
+    this.stopWatchingAgent?.();
+    this.stopWatchingAgent = null;
+    this.lease?.release();
+    this.lease = null;
     this.agent = null;
     this.log.debug({ why }, 'terminal relay released');
     this.onEnd(why);

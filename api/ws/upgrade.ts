@@ -1,7 +1,8 @@
 /**
- * WebSocket endpoints share the api's HTTP server. Each path gets its own WebSocketServer in noServer mode;
- * an upgrade to an unknown path is answered with a plain 404 and closed. Frames are capped at 1 MB and are
- * never compressed.
+ * WebSocket endpoints share the api's HTTP server. Each route (a fixed path, or a pattern whose groups are
+ * the route's params) gets its own WebSocketServer in noServer mode; an upgrade to an unknown path is
+ * answered with a plain 404 and closed. Frames are capped at 1 MB unless a route says otherwise (the session
+ * relay answers a frame just over the cap with an error frame instead of a close) and are never compressed.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,9 +10,16 @@ import { MAX_MESSAGE_BYTES } from '@factory-factory/core/protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 export type WsRoute = {
-  path: string;
+  /** A fixed path, or a pattern matched against the whole pathname whose capture groups become `params`. */
+  path: string | RegExp;
+  /** The ws hard limit on one frame (default MAX_MESSAGE_BYTES); bigger frames close the socket with 1009. */
+  maxPayload?: number;
   /** May reject by writing an HTTP response to the socket (e.g. 401) and returning false. */
-  authorize?: (req: IncomingMessage, socket: Duplex) => Promise<Record<string, unknown> | false>;
+  authorize?: (
+    req: IncomingMessage,
+    socket: Duplex,
+    params: string[],
+  ) => Promise<Record<string, unknown> | false>;
   onConnection: (ws: WebSocket, req: IncomingMessage, context: Record<string, unknown>) => void;
 };
 
@@ -32,43 +40,52 @@ function chooseProtocol(protocols: Set<string>): string | false {
 }
 
 export function createUpgradeRouter(routes: WsRoute[]) {
-  const servers = new Map(
-    routes.map((route) => [
-      route.path,
-      {
-        route,
-        wss: new WebSocketServer({
-          noServer: true,
-          maxPayload: MAX_MESSAGE_BYTES,
-          // Off (ws's default, stated so it stays off): inflating frames would let a client make the api
-          // hold far more memory than it sent over the wire.
-          perMessageDeflate: false,
-          handleProtocols: chooseProtocol,
-        }),
-      },
-    ]),
-  );
+  const servers = routes.map((route) => ({
+    route,
+    wss: new WebSocketServer({
+      noServer: true,
+      maxPayload: route.maxPayload ?? MAX_MESSAGE_BYTES,
+      // Off (ws's default, stated so it stays off): inflating frames would let a client make the api
+      // hold far more memory than it sent over the wire.
+      perMessageDeflate: false,
+      handleProtocols: chooseProtocol,
+    }),
+  }));
+
+  function match(path: string): { entry: (typeof servers)[number]; params: string[] } | null {
+    for (const entry of servers) {
+      const { path: pattern } = entry.route;
+      if (typeof pattern === 'string') {
+        if (pattern === path) return { entry, params: [] };
+        continue;
+      }
+      const found = pattern.exec(path);
+      if (found && found[0] === path) return { entry, params: found.slice(1).map((p) => p ?? '') };
+    }
+    return null;
+  }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const entry = servers.get(path);
-    if (!entry) {
+    const matched = match(path);
+    if (!matched) {
       rejectUpgrade(socket, 404, 'not_found', `no WebSocket endpoint at ${path}`);
       return;
     }
-    const context = entry.route.authorize ? await entry.route.authorize(req, socket) : {};
+    const { entry, params } = matched;
+    const context = entry.route.authorize ? await entry.route.authorize(req, socket, params) : {};
     if (context === false) return;
     entry.wss.handleUpgrade(req, socket, head, (ws) => {
       // Protocol errors (e.g. a frame over the cap) close the socket with a code; without a listener they
       // would also be thrown as an uncaught exception.
       ws.on('error', () => ws.terminate());
-      entry.route.onConnection(ws, req, context);
+      entry.route.onConnection(ws, req, { ...context, params });
     });
   }
 
   /** Closes every open socket with 1001 (going away) so clients reconnect to another instance. */
   function closeAll(): void {
-    for (const { wss } of servers.values()) {
+    for (const { wss } of servers) {
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       wss.close();
     }

@@ -14,11 +14,10 @@ import { createActivities } from '../../activities/index.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
 import { createDevKeyAuthenticator } from '../../api/auth/dev-key.js';
 import { firstOf } from '../../api/auth/principal.js';
-import type { VmService } from '../../api/services/vm-service.js';
 import { type TerminalRelayLimits, type TerminalRoute, terminalRoute } from '../../api/ws/terminal.js';
 import { createLogger } from '../../platform/logger.js';
 import { connectVmAgent, vmAgentSocketPath } from '../../platform/vm-agent.js';
-import { startTestApi, type TestApi } from '../support/api.js';
+import { startTestApi, type TestApi, type TestApiServices } from '../support/api.js';
 import { request } from '../support/http.js';
 import { RawWsClient } from '../support/raw-ws.js';
 import {
@@ -39,6 +38,7 @@ const PING_INTERVAL_MS = 1000;
 const KEEP_ALIVE_MS = 1000;
 const FLOOD_BYTES = 100 * 1024 * 1024;
 const MB = 1024 * 1024;
+const AGENT_IDLE_CLOSE_MS = 300;
 
 /** What a message to a client must never contain: paths, socket names, errno codes, stack frames. */
 const HOST_DETAIL =
@@ -66,33 +66,44 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
   /** While set, connectAgent fails the way a VM with a missing secret file does (ENOENT, with a host path). */
   let breakAgent = false;
 
-  const makeRoute = (vms: VmService, pingIntervalMs: number, limits: Partial<TerminalRelayLimits>) =>
+  /**
+   * How the api's shared agent connections (AgentConnections) reach the VM here: gated or broken on demand.
+   * Relays hold leases on those connections; one nobody holds closes after AGENT_IDLE_CLOSE_MS, which is
+   * when the agent's count drops.
+   */
+  const connectAgent = async (ref: VmContainerRef): Promise<AgentClient> => {
+    const gate = connectGate;
+    if (gate) {
+      gate.reached();
+      await gate.release;
+      const agent = await connectTestAgent(ref, 'api-terminal-test');
+      gatedAgents.push(agent);
+      return agent;
+    }
+    if (breakAgent)
+      return connectVmAgent(
+        { socketPath: vmAgentSocketPath(ref.runDir), secretFile: join(ref.runDir, 'no-such-secret') },
+        { clientName: 'api-terminal-test' },
+      );
+    return connectTestAgent(ref, 'api-terminal-test');
+  };
+
+  const makeRoute = (
+    services: TestApiServices,
+    pingIntervalMs: number,
+    limits: Partial<TerminalRelayLimits>,
+  ) =>
     terminalRoute({
       authenticator: firstOf(
         createDevKeyAuthenticator({ key: alice.key, userId: alice.userId }),
         createDevKeyAuthenticator({ key: bob.key, userId: bob.userId }),
       ),
       pool: db.pool,
-      vms,
+      vms: services.vms,
+      agents: services.agents,
       log: createLogger('terminal-relay-test', 'silent'),
       pingIntervalMs,
       limits: { keepAliveMs: KEEP_ALIVE_MS, ...limits },
-      connectAgent: async (ref: VmContainerRef) => {
-        const gate = connectGate;
-        if (gate) {
-          gate.reached();
-          await gate.release;
-          const agent = await connectTestAgent(ref, 'api-terminal-test');
-          gatedAgents.push(agent);
-          return agent;
-        }
-        if (breakAgent)
-          return connectVmAgent(
-            { socketPath: vmAgentSocketPath(ref.runDir), secretFile: join(ref.runDir, 'no-such-secret') },
-            { clientName: 'api-terminal-test' },
-          );
-        return connectTestAgent(ref, 'api-terminal-test');
-      },
     });
 
   before(async () => {
@@ -107,8 +118,10 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
       users,
       taskQueue: worker.taskQueue,
       vmSettings,
-      wsRoutes: ({ vms }) => {
-        route = makeRoute(vms, PING_INTERVAL_MS, {});
+      connectAgent,
+      agentIdleCloseMs: AGENT_IDLE_CLOSE_MS,
+      wsRoutes: (services) => {
+        route = makeRoute(services, PING_INTERVAL_MS, {});
         return [route];
       },
     });
@@ -117,8 +130,10 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
       users,
       taskQueue: worker.taskQueue,
       vmSettings,
-      wsRoutes: ({ vms }) => {
-        slowRoute = makeRoute(vms, 10 * 60_000, { maxBufferedOutputBytes: 256 * 1024 });
+      connectAgent,
+      agentIdleCloseMs: AGENT_IDLE_CLOSE_MS,
+      wsRoutes: (services) => {
+        slowRoute = makeRoute(services, 10 * 60_000, { maxBufferedOutputBytes: 256 * 1024 });
         return [slowRoute];
       },
     });
@@ -196,7 +211,7 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
     }
   }
 
-  it('provisions two users’ VMs; an open relay holds one agent connection, a closed one nothing', async () => {
+  it('provisions two users’ VMs; open relays share one agent connection, closed ones hold nothing', async () => {
     for (const who of [alice, bob]) {
       const created = await request(`${api.api.url}/api/vms`, { method: 'POST', headers: auth(who) });
       assert.equal(created.status, 200, created.text);
@@ -210,6 +225,13 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
       { relays: 1, agentConnections: 1, keepAliveTimers: 1, pingTimers: 1, queuedInputBytes: 0, ended: {} },
     );
     await expectAgentConnections(alice.userId, 1);
+
+    // A second relay of the same user rides the same connection.
+    const second = await TerminalClient.open(terminalUrl(), alice.key);
+    await second.waitFor('terminal_list');
+    assert.equal(route.stats(alice.userId).agentConnections, 2, 'both relays hold a lease');
+    await expectAgentConnections(alice.userId, 1);
+    await second.close();
 
     await client.close();
     await expectNothingHeld(route, alice.userId);
@@ -235,6 +257,10 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
     await client.close();
 
     // The agent cannot be reached: the underlying error names a host path (ENOENT … /vm-run/…/no-such-secret).
+    // Only a new connection goes through the door, so wait until the shared one closed unused.
+    await eventually('the unused shared connection closed', async () =>
+      api.agents.stats(alice.userId).connections === 0 ? true : undefined,
+    );
     breakAgent = true;
     try {
       const broken = await TerminalClient.open(terminalUrl(), alice.key);
@@ -437,7 +463,7 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
       release();
     }
     const late = await eventually('the late agent connection', async () => gatedAgents[gatedBefore]);
-    await eventually('the relay closed the late connection', async () => (late.isClosed ? true : undefined));
+    await eventually('the unused late connection closed', async () => (late.isClosed ? true : undefined));
     await expectAgentConnections(alice.userId, 0);
     assert.deepEqual(
       { ...route.stats(), ended: {} },

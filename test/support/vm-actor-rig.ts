@@ -8,7 +8,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { type ActivityDependencies, createActivities } from '../../activities/index.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
+import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
 import {
   defaultVmSettings,

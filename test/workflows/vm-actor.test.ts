@@ -6,9 +6,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
 import { type FakeGitHub, startFakeGitHub } from '../../core/test/support/fake-github.js';
 import type { Config } from '../../platform/config.js';
+import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
 import {
   defaultVmSettings,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { LABEL_USER } from '../../activities/vm/labels.js';
-import { ensureVmReady } from '../../api/services/vm-service.js';
+import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
 import { defaultVmSettings, terminateUpdate } from '../../workflows/vm/messages.js';
 import {

@@ -1,0 +1,219 @@
+/**
+ * Cloud workspaces and their sessions (issue 10). Thin over WorkspaceService: every route validates with
+ * the contract's schemas (api/contract/workspaces.ts) and answers with them.
+ */
+import {
+  CreateSessionRequestSchema,
+  ErrorBodySchema,
+  ListWorkspacesQuerySchema,
+  PullResultSchema,
+  SendWorkspaceRequestSchema,
+  SessionAnswerSchema,
+  SessionListSchema,
+  SessionParamsSchema,
+  WorkspaceAnswerSchema,
+  WorkspaceIdParamsSchema,
+  WorkspaceListSchema,
+} from '../contract/workspaces.js';
+import type { WorkspaceService } from '../services/workspace-service.js';
+import { type ApiRoute, callerOf, defineRoute, type RouteResponse } from './table.js';
+
+const errors = (statuses: Record<number, string>): Record<number, RouteResponse> =>
+  Object.fromEntries(
+    Object.entries(statuses).map(([status, description]) => [
+      status,
+      { description, schema: ErrorBodySchema },
+    ]),
+  );
+
+const sessionErrors = errors({
+  400: 'invalid path or body',
+  404: 'no such workspace or session of yours',
+  409: 'the workspace is not READY in the cloud',
+  503: 'the VM is not reachable right now',
+});
+
+export function workspaceRouteTable(deps: { workspaces: WorkspaceService }): ApiRoute[] {
+  const { workspaces } = deps;
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/workspaces',
+      tag: 'workspaces',
+      summary: 'Send a workspace to the cloud (portable state, or a GitHub issue to start from)',
+      description:
+        'Answers at once with the workspace PROVISIONING in the CLOUD; GET it to follow the restore. ' +
+        'Sending the same workspace id again is the same workspace.',
+      auth: true,
+      body: SendWorkspaceRequestSchema,
+      responses: {
+        202: { description: 'the send is recorded', schema: WorkspaceAnswerSchema },
+        ...errors({ 400: 'invalid body or repository URL', 404: 'the workspace id is not yours' }),
+      },
+      handle: async (input) => ({
+        status: 202,
+        body: { workspace: await workspaces.send(callerOf(input).userId, input.body) },
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/workspaces',
+      tag: 'workspaces',
+      summary: 'My workspaces, newest first, by location and status, one page at a time',
+      auth: true,
+      query: ListWorkspacesQuerySchema,
+      responses: {
+        200: { description: 'a page; pass nextCursor as cursor for the next', schema: WorkspaceListSchema },
+        ...errors({ 400: 'invalid query' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: await workspaces.list(callerOf(input).userId, input.query),
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/workspaces/:id',
+      tag: 'workspaces',
+      summary: 'One of my workspaces',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: { description: 'the workspace', schema: WorkspaceAnswerSchema },
+        ...errors({ 400: 'invalid id', 404: 'no such workspace of yours' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { workspace: await workspaces.get(callerOf(input).userId, input.params.id) },
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/pull',
+      tag: 'workspaces',
+      summary: 'Pull a workspace back to the desktop: its portable state and a summary of its sessions',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: {
+          description: 'the portable state; the workspace is on the DESKTOP now',
+          schema: PullResultSchema,
+        },
+        ...errors({
+          404: 'no such workspace of yours',
+          409: 'fixer_active while a ratchet fixer works; or the workspace is not in the cloud',
+        }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: await workspaces.pull(callerOf(input).userId, input.params.id),
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/archive',
+      tag: 'workspaces',
+      summary: 'Archive a workspace: stops its sessions and removes its worktree (the branch stays)',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: { description: 'the workspace, ARCHIVED', schema: WorkspaceAnswerSchema },
+        ...errors({ 404: 'no such workspace of yours', 409: 'fixer_active, or not in the cloud' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { workspace: await workspaces.archive(callerOf(input).userId, input.params.id) },
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/retry',
+      tag: 'workspaces',
+      summary: 'Restore a FAILED workspace again',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: { description: 'the workspace, PROVISIONING', schema: WorkspaceAnswerSchema },
+        ...errors({ 404: 'no such workspace of yours', 409: 'the workspace is not FAILED' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { workspace: await workspaces.retry(callerOf(input).userId, input.params.id) },
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/sessions',
+      tag: 'sessions',
+      summary: 'Start a Claude session in a READY workspace; `prompt` is its first message',
+      description:
+        'Its CLI starts at once. Follow it live on ws /ws/workspaces/{id}/sessions/{sid}. ' +
+        'Creating again with the same `id` returns the same session.',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      body: CreateSessionRequestSchema,
+      responses: {
+        201: { description: 'the session', schema: SessionAnswerSchema },
+        ...sessionErrors,
+      },
+      handle: async (input) => ({
+        status: 201,
+        body: {
+          session: await workspaces.createSession(callerOf(input).userId, input.params.id, input.body),
+        },
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/workspaces/:id/sessions',
+      tag: 'sessions',
+      summary: "A workspace's sessions",
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: { description: 'the sessions', schema: SessionListSchema },
+        ...sessionErrors,
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: { sessions: await workspaces.listSessions(callerOf(input).userId, input.params.id) },
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/workspaces/:id/sessions/:sid',
+      tag: 'sessions',
+      summary: 'One session of a workspace',
+      auth: true,
+      params: SessionParamsSchema,
+      responses: {
+        200: { description: 'the session', schema: SessionAnswerSchema },
+        ...sessionErrors,
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: {
+          session: await workspaces.getSession(callerOf(input).userId, input.params.id, input.params.sid),
+        },
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/sessions/:sid/stop',
+      tag: 'sessions',
+      summary: "Stop a session's CLI (its transcript stays)",
+      auth: true,
+      params: SessionParamsSchema,
+      responses: {
+        200: { description: 'the session, stopped', schema: SessionAnswerSchema },
+        ...sessionErrors,
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: {
+          session: await workspaces.stopSession(callerOf(input).userId, input.params.id, input.params.sid),
+        },
+      }),
+    }),
+  ];
+}
