@@ -6,10 +6,12 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// tsx is found from here, not from the directory ffc runs in (`ffc send` runs in any checkout).
+const tsx = import.meta.resolve('tsx');
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.ts');
 const child = spawn(
   process.execPath,
-  ['--conditions=source', '--import', 'tsx', main, ...process.argv.slice(2)],
+  ['--conditions=source', '--import', tsx, main, ...process.argv.slice(2)],
   {
     stdio: 'inherit',
   },
