@@ -97,7 +97,12 @@ export const configVariables = {
    */
   VM_REPO_URL_SCHEMES: z
     .string()
-    .transform((text) => text.split(',').map((scheme) => scheme.trim()).filter((scheme) => scheme !== ''))
+    .transform((text) =>
+      text
+        .split(',')
+        .map((scheme) => scheme.trim())
+        .filter((scheme) => scheme !== ''),
+    )
     .pipe(z.array(z.enum(['https', 'ssh', 'file'])).min(1, 'names no scheme'))
     .default(['https', 'ssh']),
   /** Allow VMs to be created at all without TLS etc. checks; false in production images. */

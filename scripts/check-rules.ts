@@ -155,8 +155,9 @@ const isMessages = (target: string) =>
 for (const abs of walk(root)) {
   const file = relative(root, abs);
   const top = file.split('/')[0] ?? '';
-  const layer =
-    file.startsWith('api/contract/') ? { folders: ['api/contract'], core: ['protocol'], messages: true } : cloudLayers[top];
+  const layer = file.startsWith('api/contract/')
+    ? { folders: ['api/contract'], core: ['protocol'], messages: true }
+    : cloudLayers[top];
   if (!layer) continue;
   const text = readFileSync(abs, 'utf8');
   for (const imp of importsOf(text)) {
@@ -166,7 +167,8 @@ for (const abs of walk(root)) {
       const allowed =
         layer.folders.some((folder) => target === folder || target.startsWith(`${folder}/`)) ||
         (layer.messages && isMessages(target));
-      if (!allowed) report(file, imp.line, `${top}/ must not import ${target} (see docs/CONVENTIONS.md, Layout)`);
+      if (!allowed)
+        report(file, imp.line, `${top}/ must not import ${target} (see docs/CONVENTIONS.md, Layout)`);
     } else if (imp.spec.startsWith('@factory-factory/core')) {
       const sub = imp.spec.split('/')[2] ?? '(root)';
       if (!layer.core.includes(sub))
