@@ -10,7 +10,14 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const benchmarks = ['agent.ts', 'vm-containers.ts', 'vm-actor.ts'];
+const benchmarks = [
+  'agent.ts',
+  'vm-containers.ts',
+  'vm-actor.ts',
+  'relay.ts',
+  'workspaces.ts',
+  'sessions.ts',
+];
 let failed = 0;
 for (const file of benchmarks) {
   console.log(`\n=== bench/${file} ===`);
