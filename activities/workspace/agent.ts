@@ -40,7 +40,7 @@ export type WorkspaceAgentDeps = {
   vmSettings: VmSettings;
   /** Task queue of the VM actors; defaults to this activity's own (a single-host deployment). */
   vmTaskQueue?: string;
-  /** How often a restore asks the agent how far it got. */
+  /** The longest wait between a restore's looks at how far the agent got (it starts at 20 ms and doubles). */
   pollIntervalMs?: number;
 };
 
@@ -128,8 +128,13 @@ async function workspaceOrNull(agent: AgentClient, id: string): Promise<Workspac
   }
 }
 
+/** The restore's first look at the agent after handing the workspace over. */
+const FIRST_POLL_MS = 20;
+
 export function createWorkspaceAgentActivities(deps: WorkspaceAgentDeps) {
   const pollIntervalMs = deps.pollIntervalMs ?? 500;
+  /** A warm VM restores in tens of ms, a clone of a big repo in minutes: look soon, then less and less often. */
+  const firstPollMs = Math.min(FIRST_POLL_MS, pollIntervalMs);
   const taskQueue = () => deps.vmTaskQueue ?? activityContext()?.info.taskQueue;
 
   async function ensureVm(userId: string): Promise<{ status: string }> {
@@ -223,6 +228,7 @@ export function createWorkspaceAgentActivities(deps: WorkspaceAgentDeps) {
       // A retry of this same restore (the worker died) only waits: handing over again could provision a
       // workspace whose first provisioning failed a second time.
       if (!handedOverBefore || current === null) current = await handOver(agent, request, current);
+      let waitMs = firstPollMs;
       for (;;) {
         heartbeat({ handedOver: true });
         switch (current.status) {
@@ -239,7 +245,8 @@ export function createWorkspaceAgentActivities(deps: WorkspaceAgentDeps) {
               `workspace ${request.workspaceId} was archived in the VM while it was being restored`,
             );
           default:
-            await pause(pollIntervalMs);
+            await pause(waitMs);
+            waitMs = Math.min(waitMs * 2, pollIntervalMs);
             current = await agent.getWorkspace(request.workspaceId);
         }
       }

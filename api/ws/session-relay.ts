@@ -23,6 +23,7 @@
  * it holds: its agent lease and subscription, its ping timer, its queued commands.
  */
 import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentClient, SessionFeed, SessionFeedStart } from '@factory-factory/core/agent-client';
 import {
   encodeJsonOnce,
@@ -122,6 +123,9 @@ async function subscribeAfter(
 }
 
 type ClientError = { code: RelayErrorCode; message: string };
+
+/** How often a relay looks whether its catch-up has drained. */
+const CATCH_UP_DRAIN_POLL_MS = 10;
 
 const fixed = {
   not_found: 'no such session in this workspace, or no such workspace of yours',
@@ -276,6 +280,8 @@ class SessionRelay {
   private ended = false;
   /** The last seq the client was sent (or the snapshot's): anything at or below it is a duplicate. */
   private lastSeq = 0;
+  /** While the catch-up is written: it is bounded by the agent's ring, and drains before live events. */
+  private catchingUp = false;
   private pingTimer: NodeJS.Timeout | null = null;
   private awaitingPong = false;
   private lastTouch = 0;
@@ -377,6 +383,10 @@ class SessionRelay {
       );
     });
 
+    // The catch-up (a snapshot, or the replay of up to the agent's whole ring) may be larger than the
+    // output cap, and it is bounded by the agent's ring, so it is written in full and then given time to
+    // drain; live events wait in the feed meanwhile. Only a client that does not read it in time is cut off.
+    this.catchingUp = true;
     if (start.kind === 'snapshot') {
       this.lastSeq = start.snapshot.seq;
       this.sendText(JSON.stringify(start.snapshot satisfies RelayServerFrame));
@@ -385,6 +395,14 @@ class SessionRelay {
       for (const event of start.events) this.forward(event);
       this.lastSeq = Math.max(this.lastSeq, start.seq);
       this.sendFrame({ type: 'caught_up', seq: this.lastSeq });
+    }
+    this.catchingUp = false;
+    if (!(await this.drainedBelowCap())) {
+      if (!this.ended) {
+        this.log.warn({ bufferedBytes: this.ws.bufferedAmount }, 'session client did not read its catch-up');
+        this.cutOff({ code: 'too_slow', message: fixed.too_slow }, SessionRelayClose.policy);
+      }
+      return;
     }
     if (this.ended) return;
     feed.on((event) => this.forward(event));
@@ -406,10 +424,23 @@ class SessionRelay {
     this.sendText(JSON.stringify(frame));
   }
 
+  /**
+   * Waits until the client has read enough of what it was sent to be under the output cap again, for at
+   * most one ping interval. False when it did not (or the relay ended meanwhile).
+   */
+  private async drainedBelowCap(): Promise<boolean> {
+    const deadline = Date.now() + this.limits.pingIntervalMs;
+    while (!this.ended && this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      if (Date.now() >= deadline) return false;
+      await sleep(CATCH_UP_DRAIN_POLL_MS);
+    }
+    return !this.ended;
+  }
+
   private sendText(text: string): void {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(text);
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+    if (!this.catchingUp && this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.log.warn(
         { bufferedBytes: this.ws.bufferedAmount },
         'session client is not reading; cutting it off',
