@@ -45,7 +45,11 @@ function portableState(workspaceId: string, repoUrl: string, branchName: string)
   };
 }
 
+/** Keeps this run's workspace ids apart from any earlier run's. */
+const runTag = Date.now().toString(36);
+
 async function main(): Promise<void> {
+  let endActors = async () => {};
   const cloud = await startBenchCloud({ branches: 2 * runs + 2 });
   const branch = (i: number) => cloud.branches[i] ?? `bench-${i}`;
   try {
@@ -67,7 +71,20 @@ async function main(): Promise<void> {
       return performance.now() - started;
     };
 
-    const viaApi = async (workspaceId: string, branchName: string) => {
+    // Workspace actors outlive a run (a READY workspace waits for its pull or archive), so every run names its
+    // own and ends them when it is done: a later run must never send to an actor whose worker is gone.
+    const sentThroughApi: string[] = [];
+    endActors = async () => {
+      for (const id of sentThroughApi) {
+        await cloud.temporal.workflow
+          .getHandle(workflowIds.workspace(id))
+          .terminate('benchmark finished')
+          .catch(() => undefined);
+      }
+    };
+    const viaApi = async (name: string, branchName: string) => {
+      const workspaceId = `${name}-${runTag}`;
+      sentThroughApi.push(workspaceId);
       const started = performance.now();
       const startedAt = epochNow();
       const sent = await cloud.http('/api/workspaces', {
@@ -133,6 +150,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
+    await endActors();
     await cloud.close();
   }
 }
