@@ -22,10 +22,9 @@ import {
   type TerminalServerMessage,
 } from '@factory-factory/core/protocol';
 import type { RawData, WebSocket } from 'ws';
-import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Pool } from '../../db/pool.js';
 import type { Logger } from '../../platform/logger.js';
-import { AgentConnections, type AgentLease } from '../agents/connections.js';
+import type { AgentConnections, AgentLease } from '../agents/connections.js';
 import { authenticateRequest } from '../auth/middleware.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import { ApiError } from '../errors.js';
@@ -66,12 +65,7 @@ export type TerminalRouteDeps = {
   vms: VmService;
   log: Logger;
   /** The api's shared agent connections; a relay holds a lease while it is open. */
-  agents?: AgentConnections;
-  /**
-   * Without `agents`: how to reach an agent; the route then keeps connections of its own (shared by its
-   * relays, closed as soon as none uses them).
-   */
-  connectAgent?: (ref: VmContainerRef) => Promise<AgentClient>;
+  agents: AgentConnections;
   /** config.api.wsPingIntervalMs in the api; overrides limits.pingIntervalMs. */
   pingIntervalMs?: number;
   limits?: Partial<TerminalRelayLimits>;
@@ -191,17 +185,6 @@ function rawText(data: RawData): string {
   return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }
 
-function ownConnections(deps: TerminalRouteDeps): AgentConnections {
-  const connect = deps.connectAgent;
-  if (!connect) throw new TypeError('terminalRoute needs agents or connectAgent');
-  return new AgentConnections({
-    endpoint: (userId) => deps.vms.agentEndpoint(userId),
-    connect,
-    idleCloseMs: 0,
-    log: deps.log,
-  });
-}
-
 export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {
   const limits: TerminalRelayLimits = {
     ...defaultTerminalRelayLimits,
@@ -210,7 +193,7 @@ export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {
   };
   const open = new Set<TerminalRelay>();
   const ended: Record<string, number> = {};
-  const agents = deps.agents ?? ownConnections(deps);
+  const agents = deps.agents;
   return {
     path: TERMINAL_PATH,
     authorize: async (req: IncomingMessage, socket) => {

@@ -7,7 +7,6 @@ import { vmVolumeName } from '../../activities/vm/lifecycle.js';
 import { createDevKeyAuthenticator } from '../../api/auth/dev-key.js';
 import { terminalRoute } from '../../api/ws/terminal.js';
 import { createLogger } from '../../platform/logger.js';
-import { connectVmAgent, vmAgentEndpoint } from '../../platform/vm-agent.js';
 import { userVmContainerName } from '../../workflows/ids.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
@@ -45,17 +44,14 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
       users: { [alice.key]: alice.userId, [bob.key]: bob.userId },
       taskQueue: worker.taskQueue,
       vmSettings: { agentTimeoutMs: 90_000 },
-      wsRoutes: ({ vms }) => [
+      wsRoutes: ({ vms, agents }) => [
         terminalRoute({
           // The production authenticator with alice's development key only: bob has no terminal here.
           authenticator: createDevKeyAuthenticator({ key: alice.key, userId: alice.userId }),
           pool: db.pool,
           vms,
           log: createLogger('terminal-test', 'silent'),
-          connectAgent: (ref) =>
-            connectVmAgent(vmAgentEndpoint(ref, testConfig.vm.secretRoot), {
-              clientName: 'api-terminal-test',
-            }),
+          agents,
         }),
       ],
     });
