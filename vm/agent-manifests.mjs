@@ -2,7 +2,7 @@
  * Runs inside the VM image build (plain Node, no dependencies). Derives three small, self-contained npm
  * projects (package.json + package-lock.json) from the monorepo's lockfile and core/package.json:
  *
- *   runtime/  core's production dependencies (better-sqlite3, node-pty, pino, zod)
+ *   runtime/  core's production dependencies and its peer zod (better-sqlite3, node-pty, pino, zod)
  *   compile/  the same plus what `tsc -p core/tsconfig.build.json` needs (typescript, @types/*)
  *   claude/   the Claude Code CLI's native package for this machine's architecture
  *
@@ -129,15 +129,21 @@ function writeProject(name, roots) {
   process.stdout.write(`agent-manifests: ${name}: ${Object.keys(derived).length} packages\n`);
 }
 
-const coreDependencies = Object.keys(corePackage.dependencies ?? {}).map((name) => ({
-  name,
-  from: coreLocation,
-}));
+// zod is a peer dependency of the published package (consumers bring the one copy), but the agent is its
+// own consumer: the image installs it like a dependency. Type packages core's published declarations
+// need are dependencies of the package, yet nothing loads them at run time: only the compile stage gets them.
+const coreDependencies = Object.keys({ ...corePackage.dependencies, ...corePackage.peerDependencies }).map(
+  (name) => ({ name, from: coreLocation }),
+);
+const isTypes = (dependency) => dependency.name.startsWith('@types/');
 const coreTypes = Object.keys(corePackage.devDependencies ?? {})
   .filter((name) => name.startsWith('@types/'))
   .map((name) => ({ name, from: coreLocation }));
 
-writeProject('runtime', coreDependencies);
+writeProject(
+  'runtime',
+  coreDependencies.filter((dependency) => !isTypes(dependency)),
+);
 writeProject('compile', [
   ...coreDependencies,
   ...coreTypes,

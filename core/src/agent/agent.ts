@@ -8,6 +8,7 @@ import { createCoreWorkspaces } from './core-workspaces.js';
 import { type CredentialStatus, createCredentialProbe } from './credentials.js';
 import { AgentRequestError } from './errors.js';
 import { createAgentHandlers } from './handlers.js';
+import { ProcessGroupLedger } from './process-groups.js';
 import { AgentServer } from './server.js';
 import { SessionRegistry } from './sessions.js';
 import { AgentStore } from './store.js';
@@ -16,7 +17,7 @@ import { readAgentVersion } from './version.js';
 export interface RunningAgent {
   readonly version: string;
   readonly socketPath: string;
-  /** Stops listening, ends every CLI process and terminal, closes the database. */
+  /** Stops listening, ends every CLI process, setup script and terminal, closes the database. */
   close(): Promise<void>;
 }
 
@@ -44,12 +45,18 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const initStarted = performance.now();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = AgentStore.open(join(config.dataDir, 'agent.db'));
+  // Before anything starts a child: what a crashed predecessor left running (a CLI mid-turn and the tools
+  // it ran, a setup script) is ended, so it cannot race the sessions and workspaces resumed below.
+  const processGroups = new ProcessGroupLedger(store.database, logger);
+  const reaped = processGroups.reap();
+  if (reaped > 0) logger.warn({ reaped }, 'ended process groups left by the previous agent');
   // Workspaces and sessions need each other: handoff and archiving ask whether a fixer session is
   // working, and sessions run in their workspace's worktree.
   const workspaces = createCoreWorkspaces({
     config,
     database: store.database,
     fixerActivity: { isFixerActive: (workspaceId) => sessions.isFixerActive(workspaceId) },
+    processGroups,
     logger,
   });
   const sessions = new SessionRegistry(
@@ -59,6 +66,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
       env: config.childEnv,
       extraArgs: config.claudeExtraArgs,
       includePartialMessages: config.includePartialMessages,
+      processGroups,
       limits: {
         interactiveTimeoutMs: config.interactiveTimeoutMs,
         stopGraceMs: config.stopGraceMs,
@@ -110,6 +118,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     await server.listen();
   } catch (error) {
     await sessions.closeAll();
+    await workspaces.close();
     store.close();
     throw error;
   }
@@ -135,6 +144,9 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         await server.close();
         terminals.closeAll();
         await sessions.closeAll();
+        // Setup scripts still running are killed with their process groups; their workspaces stay
+        // PROVISIONING and are provisioned again at the next start.
+        await workspaces.close();
         store.close();
         logger.info('agent stopped');
       })();

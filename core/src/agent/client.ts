@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   AGENT_PROTOCOL_VERSION,
   type AgentError,
@@ -65,7 +65,26 @@ export interface AgentClientOptions {
   requestTimeoutMs?: number;
   /** Connect plus hello (default 5 s). */
   connectTimeoutMs?: number;
+  /** Frames from the agent over this size are dropped and reported (default MAX_AGENT_FRAME_BYTES). */
+  maxFrameBytes?: number;
 }
+
+/**
+ * A frame from the agent this client could not read (over the size cap, not JSON, or not a frame).
+ * `subscriptionId` names the feed it was for when that could be read from it, else null.
+ */
+export interface AgentProtocolError {
+  code: 'oversize_frame' | 'malformed_frame';
+  message: string;
+  subscriptionId: string | null;
+}
+
+/** What can still be read from a frame that failed the frame schema: whom it was for. */
+const FrameAddress = z.looseObject({
+  type: z.string().optional(),
+  id: z.string().optional(),
+  subscriptionId: z.string().optional(),
+});
 
 type Listener<E> = (event: E) => void;
 
@@ -215,6 +234,7 @@ export class AgentClient {
   private readonly subscriptions = new Map<string, OpenSubscription>();
   private readonly writer: NdjsonWriter;
   private readonly closeListeners = new Set<(reason: AgentError) => void>();
+  private readonly protocolErrorListeners = new Set<(error: AgentProtocolError) => void>();
   private closedReason: AgentError | null = null;
   private nextRequestId = 1;
 
@@ -223,11 +243,18 @@ export class AgentClient {
     readonly agentVersion: string,
     private readonly requestTimeoutMs: number,
     splitter: CappedLineSplitter,
+    private readonly maxFrameBytes: number,
   ) {
     this.writer = new NdjsonWriter(socket);
     socket.on('data', (chunk: Buffer) => {
       for (const item of splitter.push(chunk)) {
         if (item.kind === 'line') this.onFrame(item.text);
+        else
+          this.onUnreadableFrame({
+            code: 'oversize_frame',
+            message: `the agent sent a ${item.bytes}-byte frame, over this client's ${this.maxFrameBytes}-byte limit`,
+            subscriptionId: null,
+          });
       }
     });
     socket.on('close', () =>
@@ -300,8 +327,17 @@ export class AgentClient {
         socket.off('data', onData);
         socket.removeAllListeners('error');
         socket.removeAllListeners('close');
-        splitter.setMaxLineBytes(MAX_AGENT_FRAME_BYTES);
-        resolve(new AgentClient(socket, value.agentVersion, options.requestTimeoutMs ?? 30_000, splitter));
+        const maxFrameBytes = options.maxFrameBytes ?? MAX_AGENT_FRAME_BYTES;
+        splitter.setMaxLineBytes(maxFrameBytes);
+        resolve(
+          new AgentClient(
+            socket,
+            value.agentVersion,
+            options.requestTimeoutMs ?? 30_000,
+            splitter,
+            maxFrameBytes,
+          ),
+        );
       };
       const onData = (chunk: Buffer): undefined => {
         for (const item of splitter.push(chunk)) {
@@ -327,6 +363,16 @@ export class AgentClient {
 
   get isClosed(): boolean {
     return this.closedReason !== null;
+  }
+
+  /**
+   * Called for each frame from the agent that could not be read. The frame is gone, so what it carried is
+   * never silently missing: the feed it was for ends with an error (every feed, when the frame does not
+   * say which), and a request it answered fails; a resubscribe with `afterSeq` catches up.
+   */
+  onProtocolError(listener: (error: AgentProtocolError) => void): () => void {
+    this.protocolErrorListeners.add(listener);
+    return () => this.protocolErrorListeners.delete(listener);
   }
 
   /** Called once when the connection ends (closed by us, by the agent, or broken). */
@@ -579,8 +625,29 @@ export class AgentClient {
   }
 
   private onFrame(text: string): void {
-    const parsed = safeParseJson(AgentServerFrame, text, MAX_AGENT_FRAME_BYTES);
-    if (!parsed.ok) return;
+    const parsed = safeParseJson(AgentServerFrame, text, Number.POSITIVE_INFINITY);
+    if (!parsed.ok) {
+      const address = safeParseJson(FrameAddress, text, Number.POSITIVE_INFINITY);
+      const to = address.ok ? address.value : null;
+      const subscriptionId = to?.subscriptionId ?? null;
+      const pending = to?.type === 'response' && to.id !== undefined ? this.pending.get(to.id) : undefined;
+      if (to?.id !== undefined && pending) {
+        this.pending.delete(to.id);
+        clearTimeout(pending.timer);
+        pending.reject(
+          new AgentClientError('bad_request', `unreadable ${pending.method} response from the agent`),
+        );
+      }
+      this.onUnreadableFrame(
+        {
+          code: 'malformed_frame',
+          message: `the agent sent a frame this client cannot read (${parsed.error.message})`,
+          subscriptionId,
+        },
+        pending !== undefined,
+      );
+      return;
+    }
     const frame = parsed.value;
     switch (frame.type) {
       case 'response': {
@@ -623,6 +690,38 @@ export class AgentClient {
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * A dropped frame would be a silent gap in a feed: end the feed it was for, or every feed when that is
+   * unknown (and it was not a response, already failed by the caller), and tell the listeners.
+   */
+  private onUnreadableFrame(error: AgentProtocolError, answeredRequest = false): void {
+    const reason: AgentError = {
+      code: 'bad_request',
+      message: `${error.message}; events may be missing, subscribe again (with afterSeq) to catch up`,
+    };
+    const affected =
+      error.subscriptionId !== null
+        ? [error.subscriptionId]
+        : answeredRequest
+          ? []
+          : [...this.subscriptions.keys()];
+    for (const id of affected) {
+      const open = this.subscriptions.get(id);
+      if (!open) continue;
+      this.subscriptions.delete(id);
+      open.feed.end(reason);
+      // The agent still feeds it: stop that, best effort.
+      if (!this.closedReason) this.request('unsubscribe', { subscriptionId: id }).catch(() => undefined);
+    }
+    for (const listener of [...this.protocolErrorListeners]) {
+      try {
+        listener(error);
+      } catch {
+        // A listener's failure must not stop the frames that follow.
+      }
     }
   }
 

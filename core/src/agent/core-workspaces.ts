@@ -6,6 +6,7 @@ import type {
   CreateWorkspaceInput,
   PortableWorkspaceState,
   PortableWorkspaceStateInput,
+  ProcessGroupRecorder,
   Workspace,
   WorkspaceLocation,
 } from '../protocol/index.js';
@@ -25,6 +26,8 @@ export interface CoreWorkspacesOptions {
   /** The agent's SQLite connection; workspaces get their own table (ff_workspaces) in it. */
   database: Database;
   fixerActivity: FixerActivity;
+  /** Where each setup script's process group is recorded (the agent reaps them after a crash). */
+  processGroups?: ProcessGroupRecorder;
   logger: Logger;
 }
 
@@ -45,6 +48,7 @@ export function createCoreWorkspaces(options: CoreWorkspacesOptions): CoreWorksp
     allowedUrlSchemes: config.repoUrlSchemes,
     setup: { timeoutMs: config.setupTimeoutMs, env: config.childEnv },
     fixerActivity: options.fixerActivity,
+    ...(options.processGroups ? { processGroups: options.processGroups } : {}),
     logger,
   });
   return new CoreWorkspaces(service, logger);
@@ -78,6 +82,11 @@ export class CoreWorkspaces implements AgentWorkspaceBridge {
         );
       }
     }
+  }
+
+  /** Stops running setup scripts (agent shutdown); their workspaces resume at the next start. */
+  close(): Promise<void> {
+    return this.service.close();
   }
 
   async create(input: CreateWorkspaceInput): Promise<Workspace> {

@@ -4,6 +4,7 @@ export {
   AgentClient,
   AgentClientError,
   type AgentClientOptions,
+  type AgentProtocolError,
   AgentSubscription,
   type SessionFeed,
   type SessionFeedStart,
@@ -15,6 +16,7 @@ export { type CredentialStatus, createCredentialProbe } from './credentials.js';
 export { AgentRequestError, toAgentError } from './errors.js';
 export { createAgentHandlers, type HandlerDependencies } from './handlers.js';
 export { handshakeProof, newNonce, proofMatches } from './handshake.js';
+export { ProcessGroupLedger } from './process-groups.js';
 export {
   type AgentHandlers,
   AgentServer,

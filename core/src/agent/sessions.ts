@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AgentSessionInfo, PermissionMode, SessionEvent, SessionWorkflow } from '../protocol/index.js';
+import type {
+  AgentSessionInfo,
+  PermissionMode,
+  ProcessGroupRecorder,
+  SessionEvent,
+  SessionWorkflow,
+} from '../protocol/index.js';
 import { ClaudeSession, isTransientEvent, type SessionLimits } from '../session/index.js';
 import { AgentRequestError } from './errors.js';
 import type { AgentStore, StoredSession } from './store.js';
@@ -11,6 +17,8 @@ export interface ClaudeLaunchSettings {
   extraArgs: readonly string[];
   includePartialMessages: boolean;
   limits: Partial<SessionLimits>;
+  /** Where each CLI's process group is recorded (the agent reaps them after a crash). */
+  processGroups?: ProcessGroupRecorder;
 }
 
 export interface CreateSessionInput {
@@ -180,6 +188,7 @@ export class SessionRegistry {
       history,
       continueAfterSeq: record.seqReserved,
       onEvent: (event) => this.record(record, event),
+      ...(this.claude.processGroups ? { processGroups: this.claude.processGroups } : {}),
     });
   }
 

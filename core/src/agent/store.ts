@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import {
@@ -77,7 +78,18 @@ const MIGRATIONS = [
   // Seqs handed out to transient events (not stored) are reserved in blocks, so a restarted agent
   // never reuses one: a subscriber resuming after seq N must never be given a different event N + 1.
   `ALTER TABLE sessions ADD COLUMN seq_reserved INTEGER NOT NULL DEFAULT 0;`,
+  // The process groups of the CLIs and setup scripts this agent started (process-groups.ts): they live
+  // on in their own groups when the agent crashes, and the next start ends them.
+  `CREATE TABLE process_groups (
+     pgid INTEGER PRIMARY KEY,
+     kind TEXT NOT NULL,
+     start_time TEXT,
+     recorded_at TEXT NOT NULL
+   );`,
 ];
+
+/** The database file and the files SQLite keeps beside it in WAL mode. */
+const DATABASE_FILE_SUFFIXES = ['', '-wal', '-shm'];
 
 /**
  * The agent's per-VM state in SQLite: sessions with their Claude session ids and each session's
@@ -98,8 +110,19 @@ export class AgentStore {
 
   /** Opens (creating if needed) the database file and brings its schema up to date. */
   static open(path: string): AgentStore {
+    // Transcripts hold the user's code and prompts: owner-only whatever the umask. The file is created
+    // 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode), and
+    // files left by an earlier run under a looser umask are narrowed too.
+    closeSync(openSync(path, 'a', 0o600));
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
+    for (const suffix of DATABASE_FILE_SUFFIXES) {
+      try {
+        chmodSync(`${path}${suffix}`, 0o600);
+      } catch {
+        // -wal and -shm exist only once SQLite made them; it makes them with the database file's mode.
+      }
+    }
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     const version = Number(db.pragma('user_version', { simple: true }));

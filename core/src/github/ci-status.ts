@@ -1,13 +1,11 @@
 import type { CheckSummary, CiStatus, GhStatusCheck } from '../protocol/github.js';
+import { ZERO_TIME } from './zero-time.js';
 
 // The desktop's HEAD rules: reduce to the latest attempt per check, then
 // any failure → FAILURE; else anything still going → PENDING; else all passed → SUCCESS; else UNKNOWN.
 const FAILED = new Set(['FAILURE', 'ERROR', 'ACTION_REQUIRED', 'TIMED_OUT', 'CANCELLED', 'STARTUP_FAILURE']);
 const GOING = new Set(['PENDING', 'EXPECTED', 'QUEUED', 'IN_PROGRESS', 'WAITING', 'REQUESTED']);
 const PASSED = new Set(['SUCCESS', 'SKIPPED', 'NEUTRAL']);
-
-/** gh renders a missing time as the Go zero time. */
-const ZERO_TIME = /^0001-01-01/;
 
 /** The check's result: its conclusion once completed, otherwise its (status context) state or run status. */
 export function effectiveResult(check: GhStatusCheck): string {

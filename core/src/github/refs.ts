@@ -1,3 +1,4 @@
+import { isValidGitHubRepo, parseGitHubWebUrl } from '../protocol/github-urls.js';
 import { GitHubError } from './errors.js';
 
 /** A repository on a GitHub host (github.com or a GHES host name). */
@@ -15,36 +16,20 @@ export interface IssueRef extends RepoRef {
   readonly number: number;
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
-const HOST = /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
-
 function checkRepo(ref: RepoRef): RepoRef {
-  if (
-    !HOST.test(ref.host) ||
-    !NAME.test(ref.owner) ||
-    !NAME.test(ref.repo) ||
-    /^\.\.?$/.test(ref.owner) ||
-    /^\.\.?$/.test(ref.repo)
-  ) {
+  if (!isValidGitHubRepo(ref)) {
     throw new GitHubError('unknown', `Not a GitHub repository: ${ref.host}/${ref.owner}/${ref.repo}`);
   }
   return ref;
 }
 
 function parseWebUrl(url: string, kind: 'pull' | 'issues'): RepoRef & { number: number } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new GitHubError('unknown', `Not a URL: ${url.slice(0, 200)}`);
-  }
-  const m = new RegExp(`^/([^/]+)/([^/]+)/${kind}/(\\d+)/?$`).exec(parsed.pathname);
-  if ((parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || !m?.[1] || !m[2] || !m[3]) {
+  const ref = parseGitHubWebUrl(url, kind);
+  if (!ref) {
     const what = kind === 'pull' ? 'pull request' : 'issue';
     throw new GitHubError('unknown', `Not a GitHub ${what} URL: ${url.slice(0, 200)}`);
   }
-  const ref = checkRepo({ host: parsed.host.toLowerCase(), owner: m[1], repo: m[2] });
-  return { ...ref, number: Number(m[3]) };
+  return ref;
 }
 
 /** `https://github.com/o/r/pull/1` → {host, owner, repo, number}. */

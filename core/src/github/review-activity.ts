@@ -1,12 +1,11 @@
 import type { GhIssueComment, GhReview, GhReviewLineComment, ReviewFeedback } from '../protocol/github.js';
+import { ZERO_TIME } from './zero-time.js';
 
 /** Review activity by other people: what a fixer should read, and when the newest of it happened. */
 export interface ReviewActivity {
   feedback: ReviewFeedback[];
   latestAt: string | null;
 }
-
-const ZERO_TIME = /^0001-01-01/;
 
 function validTime(at: string | null | undefined): string | null {
   if (!at || ZERO_TIME.test(at) || Number.isNaN(Date.parse(at))) return null;

@@ -42,12 +42,15 @@ export const CliStreamEvent = z.looseObject({
   session_id: z.string().optional(),
 });
 
-/** Ends every turn, successful or not; carries cost and usage. */
+/**
+ * Ends every turn, successful or not; carries cost and usage. `session_id` is optional: a result is what
+ * ends the turn, and one refused for a missing id would leave the turn running until the hung watchdog.
+ */
 export const CliResultMessage = z.looseObject({
   type: z.literal('result'),
   subtype: z.string(),
   is_error: z.boolean(),
-  session_id: z.string(),
+  session_id: z.string().optional(),
   total_cost_usd: z.number().optional(),
   usage: CliUsage.optional(),
   num_turns: z.number().optional(),

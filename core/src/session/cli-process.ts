@@ -4,6 +4,7 @@ import {
   CappedLineSplitter,
   type CliHostRequest,
   cliControlRequest,
+  killProcessGroup,
   MAX_MESSAGE_BYTES,
   NdjsonWriter,
   type ParsedCliLine,
@@ -158,9 +159,7 @@ export class ClaudeCliProcess {
   killGroup(signal: NodeJS.Signals = 'SIGKILL'): void {
     const target = this.pid;
     if (target === null) return;
-    try {
-      process.kill(-target, signal);
-    } catch {
+    if (!killProcessGroup(target, signal)) {
       // ESRCH: the group is already gone. Fall back to the child itself in case it left the group.
       try {
         this.child.kill(signal);

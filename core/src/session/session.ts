@@ -12,6 +12,7 @@ import {
   type MessageState,
   type ParsedCliLine,
   type PermissionMode,
+  type ProcessGroupRecorder,
   type QuestionAnswers,
   type SessionEvent,
   type SessionEventPayload,
@@ -93,6 +94,10 @@ export interface ClaudeSessionOptions {
   continueAfterSeq?: number;
   /** Called first for every event, before subscribers (the agent persists events here). */
   onEvent?: (event: SessionEvent) => void;
+  /** Told of each CLI process group, so the agent can end what a crashed predecessor left running. */
+  processGroups?: ProcessGroupRecorder;
+  /** Whether this process runs as root (default: process.getuid() === 0); see cliEnvironment(). */
+  runningAsRoot?: boolean;
 }
 
 export type SessionErrorCode = 'queue_full' | 'not_found' | 'bad_request' | 'unavailable' | 'failed';
@@ -548,7 +553,7 @@ export class ClaudeSession {
       bin: this.options.claudeBin,
       args,
       cwd: this.options.cwd,
-      env: this.options.env,
+      env: this.cliEnvironment(),
       maxLineBytes: this.limits.maxLineBytes,
       handlers: {
         onLine: (line) => this.onLine(proc, line),
@@ -560,10 +565,27 @@ export class ClaudeSession {
           this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_CHARS);
           this.logger?.debug({ stderr: text.slice(0, 2000) }, 'Claude CLI stderr');
         },
-        onExit: (exit) => this.onExit(proc, exit),
+        onExit: (exit) => {
+          // The tools the CLI started (Bash children) are in its group; with the CLI gone they are orphans.
+          proc.killGroup('SIGKILL');
+          if (proc.pid !== null) this.options.processGroups?.ended(proc.pid);
+          this.onExit(proc, exit);
+        },
       },
     });
+    if (proc.pid !== null) this.options.processGroups?.started(proc.pid, 'claude');
     return proc;
+  }
+
+  /**
+   * The CLI refuses --permission-mode bypassPermissions under uid 0 unless IS_SANDBOX=1 says the machine is
+   * a disposable sandbox. An agent runs as root only inside a VM or container it owns, so that is set there
+   * (and only for this mode: the other modes ask before acting and need no such promise).
+   */
+  private cliEnvironment(): Readonly<Record<string, string>> {
+    const root = this.options.runningAsRoot ?? process.getuid?.() === 0;
+    if (!root || this.permissionMode !== 'bypassPermissions') return this.options.env;
+    return { ...this.options.env, IS_SANDBOX: '1' };
   }
 
   private onExit(proc: ClaudeCliProcess, exit: CliExit): void {

@@ -62,6 +62,7 @@ export {
   ProjectConfigSchema,
   readProjectConfig,
   runSetupScript,
+  SetupScriptCancelledError,
   type SetupScriptOptions,
 } from './setup-script.js';
 export { SqliteWorkspaceStore } from './sqlite-store.js';

@@ -53,15 +53,3 @@ export function parseRepoUrl(url: string, allowed: readonly RepoUrlScheme[]): Pa
   if (scheme === 'file') return { url, cacheKey: ['local', ...cleanSegments(path, url)] };
   return { url, cacheKey: [parsed.host.toLowerCase().replace(/:/g, '_'), ...cleanSegments(path, url)] };
 }
-
-/** `https://host/o/r/issues/5` → the parts the workspace needs (the github domain does the real work). */
-export function parseIssueUrl(url: string): { host: string; owner: string; repo: string; number: number } {
-  const m =
-    /^https?:\/\/([A-Za-z0-9.-]+(?::\d+)?)\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)\/issues\/(\d+)\/?$/.exec(
-      url,
-    );
-  if (!m?.[1] || !m[2] || !m[3] || !m[4] || /^\.\.?$/.test(m[2]) || /^\.\.?$/.test(m[3])) {
-    throw new WorkspaceError('invalid_input', `Not a GitHub issue URL: ${url}`);
-  }
-  return { host: m[1].toLowerCase(), owner: m[2], repo: m[3], number: Number(m[4]) };
-}

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseGitHubWebUrl } from '../protocol/github-urls.js';
+import type { ProcessGroupRecorder } from '../protocol/process-group.js';
 import {
   type CreateWorkspaceInput,
   CreateWorkspaceInputSchema,
@@ -17,9 +19,9 @@ import { WorkspaceError } from './errors.js';
 import type { GitRunner } from './git.js';
 import { buildIssuePrompt } from './issue-prompt.js';
 import { assertInside, assertWorktreePathSafe, resolveInside } from './path-safety.js';
-import { parseIssueUrl, parseRepoUrl, type RepoUrlScheme } from './repo-url.js';
+import { parseRepoUrl, type RepoUrlScheme } from './repo-url.js';
 import { RepositoryCache } from './repositories.js';
-import { runSetupScript } from './setup-script.js';
+import { runSetupScript, SetupScriptCancelledError } from './setup-script.js';
 import type { WorkspacePatch, WorkspaceStore } from './store.js';
 import { ensureWorktree, removeWorktree } from './worktrees.js';
 
@@ -57,13 +59,18 @@ export interface WorkspaceServiceDeps {
   /** Clone URL schemes accepted (default https and ssh; tests add file). */
   allowedUrlSchemes?: readonly RepoUrlScheme[];
   setup?: { timeoutMs?: number; env?: Record<string, string | undefined>; maxOutputBytes?: number };
+  /** Told of each setup script's process group (the agent reaps what a crashed predecessor left). */
+  processGroups?: ProcessGroupRecorder;
   fixerActivity?: FixerActivity;
   /** ratchetEnabled for new workspaces when the input does not say (the desktop's user setting). */
   defaultRatchetEnabled?: boolean;
   logger?: WorkspaceLogger;
 }
 
-/** A provisioning that has started: the workspace as it is now, and its outcome (READY or FAILED) later. */
+/**
+ * A provisioning that has started: the workspace as it is now, and its outcome (READY or FAILED) later.
+ * `done` rejects only when close() cut it short (SetupScriptCancelledError) or the store failed.
+ */
 export interface Provisioning {
   workspace: Workspace;
   done: Promise<Workspace>;
@@ -86,6 +93,10 @@ export class WorkspaceService {
   private readonly schemes: readonly RepoUrlScheme[];
   private readonly log: WorkspaceLogger;
   private rootsReady: Promise<void> | null = null;
+  /** Aborted by close(): running setup scripts are killed, with everything they started. */
+  private readonly lifetime = new AbortController();
+  /** Setup scripts running now; close() waits for them to be gone. */
+  private readonly runningScripts = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: WorkspaceServiceDeps) {
     this.store = deps.store;
@@ -172,7 +183,9 @@ export class WorkspaceService {
         branchName: input.branchName,
       };
     } else {
-      const ref = parseIssueUrl(input.issueUrl);
+      const ref = parseGitHubWebUrl(input.issueUrl, 'issues');
+      if (!ref)
+        throw new WorkspaceError('invalid_input', `Not a GitHub issue URL: ${input.issueUrl.slice(0, 200)}`);
       const repoUrl = input.repoUrl ?? `https://${ref.host}/${ref.owner}/${ref.repo}.git`;
       parseRepoUrl(repoUrl, this.schemes);
       if (!this.deps.github)
@@ -242,6 +255,15 @@ export class WorkspaceService {
     return { workspace: started, done: this.runProvisioning(started) };
   }
 
+  /**
+   * Stops running setup scripts (their whole process groups) and waits until they are gone, and no new
+   * one starts. Those workspaces stay PROVISIONING, which recoverInterrupted() takes up at the next start.
+   */
+  async close(): Promise<void> {
+    this.lifetime.abort();
+    await Promise.allSettled([...this.runningScripts]);
+  }
+
   private async runProvisioning(started: Workspace): Promise<Workspace> {
     const id = started.id;
     try {
@@ -261,17 +283,23 @@ export class WorkspaceService {
         }),
       );
       await assertWorktreePathSafe(this.deps.worktreesRoot, worktreePath);
-      const setup = await runSetupScript(worktreePath, {
+      const script = runSetupScript(worktreePath, {
         timeoutMs: this.deps.setup?.timeoutMs ?? 300_000,
         env: this.deps.setup?.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin' },
         ...(this.deps.setup?.maxOutputBytes ? { maxOutputBytes: this.deps.setup.maxOutputBytes } : {}),
+        signal: this.lifetime.signal,
+        ...(this.deps.processGroups ? { processGroups: this.deps.processGroups } : {}),
       });
+      this.runningScripts.add(script);
+      const setup = await script.finally(() => this.runningScripts.delete(script));
       const patch: WorkspacePatch = { branchName, baseBranch, worktreePath, setup, initError: null };
       const ready = await this.store.transition(id, 'PROVISIONING', 'READY', patch);
       if (!ready) throw new WorkspaceError('conflict', `Workspace ${id} changed while provisioning`);
       this.log.info({ workspaceId: id, branchName, setup: setup.status }, 'workspace ready');
       return ready;
     } catch (err) {
+      // Cut short by close(): no outcome to record; the workspace stays PROVISIONING for the next start.
+      if (err instanceof SetupScriptCancelledError) throw err;
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn({ workspaceId: id, err: message }, 'workspace provisioning failed');
       const failed = await this.store.transition(id, 'PROVISIONING', 'FAILED', { initError: message });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { safeParseJson } from '../protocol/json.js';
+import { killProcessGroup, type ProcessGroupRecorder } from '../protocol/process-group.js';
 import type { SetupScriptResult } from '../protocol/workspace.js';
 import { PathEscapeError } from './errors.js';
 import { resolveInside } from './path-safety.js';
@@ -57,6 +58,18 @@ export interface SetupScriptOptions {
   shell?: string;
   /** Only the tail of the output is kept. */
   maxOutputBytes?: number;
+  /** Aborting kills the script's process group and rejects with SetupScriptCancelledError. */
+  signal?: AbortSignal;
+  /** Told the script's process group, so a successor of a crashed owner can end it. */
+  processGroups?: ProcessGroupRecorder;
+}
+
+/** The setup script was cancelled (its owner is stopping): it has no outcome, and may run again later. */
+export class SetupScriptCancelledError extends Error {
+  constructor() {
+    super('the setup script was cancelled');
+    this.name = 'SetupScriptCancelledError';
+  }
 }
 
 /** Runs `factory-factory.json`'s setup script with `bash -c` in the worktree, keeping the output's tail. */
@@ -75,7 +88,9 @@ export async function runSetupScript(
 
 function runShell(script: string, cwd: string, options: SetupScriptOptions): Promise<SetupScriptResult> {
   const maxBytes = options.maxOutputBytes ?? 64 * 1024;
-  return new Promise((resolve) => {
+  const { signal, processGroups } = options;
+  if (signal?.aborted) return Promise.reject(new SetupScriptCancelledError());
+  return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills the script's children too (npm install spawns plenty).
     const child = spawn(options.shell ?? 'bash', ['-c', script], {
       cwd,
@@ -83,6 +98,8 @@ function runShell(script: string, cwd: string, options: SetupScriptOptions): Pro
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const pgid = child.pid;
+    if (pgid !== undefined) processGroups?.started(pgid, 'setup_script');
     let output = Buffer.alloc(0);
     const keep = (chunk: Buffer) => {
       output = Buffer.concat([output, chunk]);
@@ -91,23 +108,39 @@ function runShell(script: string, cwd: string, options: SetupScriptOptions): Pro
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let timedOut = false;
+    let cancelled = false;
+    const killAll = () => {
+      if (pgid !== undefined) killProcessGroup(pgid);
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      killGroup(child.pid);
+      killAll();
     }, options.timeoutMs);
+    const onAbort = () => {
+      cancelled = true;
+      killAll();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      // Whatever the script left running in the background goes too.
+      killAll();
+      if (pgid !== undefined) processGroups?.ended(pgid);
+    };
     const text = () => {
       const tail = output.length > maxBytes ? output.subarray(output.length - maxBytes) : output;
       return tail.toString('utf8');
     };
     child.once('error', (err) => {
-      clearTimeout(timer);
+      finish();
       resolve({ status: 'FAILED', exitCode: null, output: `${text()}\n${err.message}`.trim() });
     });
     child.once('close', (code) => {
-      clearTimeout(timer);
-      // Whatever the script left running in the background goes too.
-      killGroup(child.pid);
-      if (timedOut) {
+      finish();
+      if (cancelled) {
+        reject(new SetupScriptCancelledError());
+      } else if (timedOut) {
         resolve({
           status: 'TIMED_OUT',
           exitCode: null,
@@ -118,13 +151,4 @@ function runShell(script: string, cwd: string, options: SetupScriptOptions): Pro
       }
     });
   });
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AgentClient, AgentClientError } from '../../src/agent/client.js';
@@ -120,6 +121,12 @@ describe('agent handshake: both sides prove the per-VM secret, nothing reusable 
     });
     assert.match(skipped.join('\n'), /"hello_error"/);
     assert.doesNotMatch(skipped.join('\n'), /agentVersion|uptimeMs/);
+  });
+
+  it('listens on a socket only its owner may connect to (0600)', () => {
+    const stat = statSync(agent.socketPath);
+    assert.ok(stat.isSocket());
+    assert.equal((stat.mode & 0o777).toString(8), '600');
   });
 
   it('an unauthenticated peer cannot make the agent buffer more than a small frame', async () => {

@@ -388,8 +388,12 @@ describe('agent workspaces on core/workspace (real git, gh and claude)', () => {
     }
     assert.equal((await c.getWorkspace(slow.id)).status, 'PROVISIONING');
     await agent.stop();
-    // The setup script runs in its own process group, which outlives the agent; end it.
-    process.kill(-Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+    // A graceful stop ends the setup script's whole process group with the agent.
+    assert.throws(
+      () => process.kill(-Number(readFileSync(pidFile, 'utf8').trim()), 0),
+      { code: 'ESRCH' },
+      'the setup script outlived the agent',
+    );
 
     agent = await startAgent();
     c = await client();

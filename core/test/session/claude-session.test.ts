@@ -434,6 +434,21 @@ describe('ClaudeSession with the real Claude CLI', () => {
     });
   }
 
+  it('runs bypassPermissions as root: the CLI gets IS_SANDBOX=1, without which it refuses to start', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    // Without the variable (as if we were not root), the real CLI refuses the mode under uid 0.
+    const refused = open({ permissionMode: 'bypassPermissions', runningAsRoot: false });
+    await assert.rejects(() => refused.session.start());
+    const error = await refused.events.next('session_error');
+    assert.equal(error.code, 'spawn_failed');
+    assert.match(error.message, /root/);
+
+    const { session, events } = open({ permissionMode: 'bypassPermissions' });
+    fake.script(turns.text('sandboxed'));
+    session.send({ text: 'as root' });
+    assert.equal((await events.nextResult()).result, 'sandboxed');
+  });
+
   it('leaves the session idle with a session_error when start() cannot run the binary', async () => {
     const { session, events } = open({ claudeBin: '/nonexistent/claude' });
     await assert.rejects(() => session.start());

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { ClaudeSession, type ClaudeSessionOptions } from '../../src/session/index.js';
 import { TempDirs } from '../support/claude-cli.js';
 import { EventRecorder } from '../support/session-events.js';
-import { stubClaudeEnv, writeStubClaude } from '../support/stub-claude.js';
+import { type StubClaudeMode, stubClaudeEnv, writeStubClaude } from '../support/stub-claude.js';
 
 /**
  * Behaviour the real CLI will not show on demand (garbage output, silence), driven by a small stub
@@ -17,7 +17,7 @@ describe('ClaudeSession with a misbehaving CLI', () => {
     dirs.cleanup();
   });
 
-  function open(mode: 'garbage' | 'silent', overrides: Partial<ClaudeSessionOptions> = {}) {
+  function open(mode: StubClaudeMode, overrides: Partial<ClaudeSessionOptions> = {}) {
     const session = new ClaudeSession({
       id: `stub-${mode}`,
       cwd: dirs.make('work'),
@@ -45,6 +45,24 @@ describe('ClaudeSession with a misbehaving CLI', () => {
     await events.nextResult();
     assert.equal(session.pid, pid, 'the same process served both turns');
     assert.equal(session.snapshot().sessionRuntime.processState, 'alive');
+  });
+
+  it('ends the turn on a result without a session_id, and takes the next message', async () => {
+    const { session, events } = open('no-session-id');
+    const first = session.send({ text: 'first' });
+    assert.equal((await events.nextResult()).result, 'no id');
+    await events.next('session_runtime_updated', (p) => p.sessionRuntime.phase === 'idle');
+    assert.deepEqual(events.ofType('session_error'), [], 'the result is not reported as malformed');
+    const states = events.ofType('message_state_changed').filter((p) => p.id === first.messageId);
+    assert.deepEqual(
+      states.map((p) => p.newState),
+      ['QUEUED', 'DISPATCHED', 'COMMITTED'],
+    );
+
+    session.send({ text: 'second' });
+    assert.equal((await events.nextResult()).result, 'no id');
+    assert.equal(session.snapshot().sessionRuntime.activity, 'IDLE');
+    assert.equal(session.snapshot().lastTurn?.subtype, 'success');
   });
 
   it('rejects the 101st queued message with a clear reason', async () => {

@@ -36,6 +36,8 @@ export interface AgentProcess {
   connect(clientName?: string): Promise<AgentClient>;
   /** SIGTERM and wait (SIGKILL after 20 s). */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would (nothing of the agent runs after it), and wait for the exit. */
+  crash(): Promise<void>;
   /** Output so far, for failure messages. */
   readonly output: string;
 }
@@ -145,6 +147,11 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     connect,
     get output() {
       return output;
+    },
+    async crash() {
+      if (hasExited) return;
+      child.kill('SIGKILL');
+      await exited;
     },
     async stop() {
       if (hasExited) return;

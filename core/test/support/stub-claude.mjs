@@ -3,6 +3,7 @@
 // stream-json: it answers control requests and turns user lines into a scripted reaction.
 //   STUB_CLAUDE_MODE=garbage  each turn: a non-JSON line, a truncated line, a 2 MB line, then a normal turn
 //   STUB_CLAUDE_MODE=silent   takes user lines and never answers them (a hung or very long turn)
+//   STUB_CLAUDE_MODE=no-session-id  each turn: an assistant line and a result, neither with a session_id
 import { createInterface } from 'node:readline';
 
 const mode = process.env.STUB_CLAUDE_MODE ?? 'garbage';
@@ -20,6 +21,11 @@ lines.on('line', (line) => {
     return;
   }
   if (message.type !== 'user' || mode === 'silent') return;
+  if (mode === 'no-session-id') {
+    write({ type: 'assistant', message: { role: 'assistant', content: [{ type: 'text', text: 'no id' }] } });
+    write({ type: 'result', subtype: 'success', is_error: false, result: 'no id', total_cost_usd: 0 });
+    return;
+  }
   process.stdout.write('this line is not JSON\n');
   process.stdout.write('{"type":"assistant","message":\n');
   process.stdout.write(`{"type":"assistant","padding":"${'x'.repeat(2 * 1024 * 1024)}"}\n`);

@@ -15,6 +15,8 @@ export function writeStubClaude(dir: string): string {
 }
 
 /** Environment for the stub: just PATH and the mode. */
-export function stubClaudeEnv(mode: 'garbage' | 'silent'): Record<string, string> {
+export type StubClaudeMode = 'garbage' | 'silent' | 'no-session-id';
+
+export function stubClaudeEnv(mode: StubClaudeMode): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', STUB_CLAUDE_MODE: mode };
 }
