@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +9,12 @@ import { createCoreWorkspaces } from './core-workspaces.js';
 import { type CredentialStatus, createCredentialProbe } from './credentials.js';
 import { AgentRequestError } from './errors.js';
 import { createAgentHandlers } from './handlers.js';
-import { ProcessGroupLedger } from './process-groups.js';
+import {
+  AGENT_RUN_VARIABLE,
+  ProcessGroupLedger,
+  reapMarkedProcesses,
+  recordAgentRun,
+} from './process-groups.js';
 import { AgentServer } from './server.js';
 import { SessionRegistry } from './sessions.js';
 import { AgentStore } from './store.js';
@@ -50,10 +56,14 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const processGroups = new ProcessGroupLedger(store.database, logger);
   const reaped = processGroups.reap();
   if (reaped > 0) logger.warn({ reaped }, 'ended process groups left by the previous agent');
+  const runId = randomUUID();
+  reapMarkedProcesses(recordAgentRun(config.dataDir, runId), logger);
+  // What the agent starts on its own account carries this run's marker; terminals get the plain environment.
+  const ownedChildEnv = { ...config.childEnv, [AGENT_RUN_VARIABLE]: runId };
   // Workspaces and sessions need each other: handoff and archiving ask whether a fixer session is
   // working, and sessions run in their workspace's worktree.
   const workspaces = createCoreWorkspaces({
-    config,
+    config: { ...config, childEnv: ownedChildEnv },
     database: store.database,
     fixerActivity: { isFixerActive: (workspaceId) => sessions.isFixerActive(workspaceId) },
     processGroups,
@@ -63,7 +73,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
     store,
     {
       bin: config.claudeBin,
-      env: config.childEnv,
+      env: ownedChildEnv,
       extraArgs: config.claudeExtraArgs,
       includePartialMessages: config.includePartialMessages,
       processGroups,

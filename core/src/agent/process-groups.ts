@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -79,4 +81,64 @@ export class ProcessGroupLedger implements ProcessGroupRecorder {
       this.logger.warn({ error: String(error) }, 'could not record a process group');
     }
   }
+}
+
+/**
+ * The variable every CLI session and setup script of one agent run carries, with that run's id. Children
+ * inherit it, so it also marks what they start in process groups of their own (the Claude CLI runs each
+ * Bash tool in a new group, which killing the CLI's group misses). Terminals do not get it: a user's own
+ * background jobs are not the agent's to end.
+ */
+export const AGENT_RUN_VARIABLE = 'FF_AGENT_RUN';
+const RUNS_FILE = 'agent-runs';
+const KEPT_RUNS = 5;
+const RUN_ID = /^[0-9a-f-]{36}$/;
+
+/** Earlier runs' ids, recorded in the data dir (newest last); this run is added to the record. */
+export function recordAgentRun(dataDir: string, runId: string): string[] {
+  const file = join(dataDir, RUNS_FILE);
+  let earlier: string[] = [];
+  try {
+    earlier = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => RUN_ID.test(line));
+  } catch {
+    // The first run of this data dir.
+  }
+  writeFileSync(file, `${[...earlier, runId].slice(-KEPT_RUNS).join('\n')}\n`, { mode: 0o600 });
+  return earlier;
+}
+
+/**
+ * Kills every process (of any group) whose environment carries an earlier run's marker. Runs before this
+ * run starts any child, so nothing of its own can match. Returns how many were killed.
+ */
+export function reapMarkedProcesses(earlierRuns: readonly string[], logger: Logger): number {
+  if (earlierRuns.length === 0) return 0;
+  const markers = new Set(earlierRuns.map((run) => `${AGENT_RUN_VARIABLE}=${run}`));
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return 0;
+  }
+  let killed = 0;
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (!environ.split('\0').some((entry) => markers.has(entry))) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+      killed++;
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  if (killed > 0) logger.warn({ killed }, 'ended processes left by a crashed agent');
+  return killed;
 }

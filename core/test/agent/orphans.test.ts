@@ -132,7 +132,7 @@ describe('agent: no process outlives it', () => {
     // Reaping runs before the agent listens; SIGKILL lands at once, the exit shortly after.
     await waitFor('no process of the dead agent is left', () =>
       running2().every((c) => !/sleep 30[12]/.test(c)),
-    ).catch(() => undefined);
+    );
     assert.deepEqual(
       running2().filter((c) => /sleep 30[12]/.test(c)),
       [],
