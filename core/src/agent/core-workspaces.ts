@@ -6,10 +6,10 @@ import type {
   CreateWorkspaceInput,
   PortableWorkspaceState,
   PortableWorkspaceStateInput,
-  ProcessGroupRecorder,
   Workspace,
   WorkspaceLocation,
 } from '../protocol/index.js';
+import type { ProcessGroupRecorder } from '../protocol/process-group.js';
 import {
   createGitRunner,
   type FixerActivity,

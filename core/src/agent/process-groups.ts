@@ -9,7 +9,7 @@ import {
   type ProcessGroupKind,
   type ProcessGroupRecorder,
   readProcStat,
-} from '../protocol/index.js';
+} from '../protocol/process-group.js';
 
 const ProcessGroupRow = z.object({
   pgid: z.number().int(),

@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type {
-  AgentSessionInfo,
-  PermissionMode,
-  ProcessGroupRecorder,
-  SessionEvent,
-  SessionWorkflow,
-} from '../protocol/index.js';
+import type { AgentSessionInfo, PermissionMode, SessionEvent, SessionWorkflow } from '../protocol/index.js';
+import type { ProcessGroupRecorder } from '../protocol/process-group.js';
 import { ClaudeSession, isTransientEvent, type SessionLimits } from '../session/index.js';
 import { AgentRequestError } from './errors.js';
 import type { AgentStore, StoredSession } from './store.js';

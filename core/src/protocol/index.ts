@@ -7,7 +7,6 @@ export * from './github.js';
 export * from './github-urls.js';
 export * from './json.js';
 export * from './ndjson.js';
-export * from './process-group.js';
 export * from './terminal.js';
 export * from './untrusted.js';
 export * from './workspace.js';

@@ -4,12 +4,12 @@ import {
   CappedLineSplitter,
   type CliHostRequest,
   cliControlRequest,
-  killProcessGroup,
   MAX_MESSAGE_BYTES,
   NdjsonWriter,
   type ParsedCliLine,
   parseCliLine,
 } from '../protocol/index.js';
+import { killProcessGroup } from '../protocol/process-group.js';
 
 export interface CliExit {
   code: number | null;

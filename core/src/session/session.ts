@@ -12,13 +12,13 @@ import {
   type MessageState,
   type ParsedCliLine,
   type PermissionMode,
-  type ProcessGroupRecorder,
   type QuestionAnswers,
   type SessionEvent,
   type SessionEventPayload,
   type SessionRuntime,
   type SessionSnapshot,
 } from '../protocol/index.js';
+import type { ProcessGroupRecorder } from '../protocol/process-group.js';
 import { buildClaudeArgs } from './cli-args.js';
 import { ClaudeCliProcess, type CliExit } from './cli-process.js';
 import { DEFAULT_EVENT_RING_LIMITS, SessionEventRing } from './event-ring.js';

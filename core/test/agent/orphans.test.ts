@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentClient } from '../../src/agent/client.js';
-import { readProcStat } from '../../src/protocol/index.js';
+import { readProcStat } from '../../src/protocol/process-group.js';
 import { type AgentProcess, createReadyWorkspace, startAgentProcess } from '../support/agent-process.js';
 import { claudeBinPath, TempDirs } from '../support/claude-cli.js';
 import { type FakeAnthropic, startFakeAnthropic, turns } from '../support/fake-anthropic.js';
