@@ -47,7 +47,7 @@ import {
 import { ApiError } from '../errors.js';
 import type { VmService } from '../services/vm-service.js';
 import { agentErrorCode, type WorkspaceService } from '../services/workspace-service.js';
-import { rejectUpgrade, type WsRoute } from './upgrade.js';
+import { rawBytes, rawText, rejectUpgrade, type WsRoute } from './upgrade.js';
 
 export type SessionRelayLimits = {
   /** A ws ping every interval; a client that has not answered the previous one is terminated. */
@@ -179,16 +179,6 @@ function startError(err: unknown): { error: ClientError; close: number } {
 
 /** Only what is needed to echo a requestId on a frame that failed its schema. */
 const RequestIdOnly = z.looseObject({ requestId: z.string().min(1).max(200).optional() });
-
-function rawBytes(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0);
-  return data instanceof ArrayBuffer ? data.byteLength : data.length;
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
-}
 
 const AfterSchema = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 

@@ -29,7 +29,7 @@ import { authenticateRequest } from '../auth/middleware.js';
 import type { Authenticator, Principal } from '../auth/principal.js';
 import { ApiError } from '../errors.js';
 import type { VmService } from '../services/vm-service.js';
-import { rejectUpgrade, type WsRoute } from './upgrade.js';
+import { rawBytes, rawText, rejectUpgrade, type WsRoute } from './upgrade.js';
 
 export const TERMINAL_PATH = '/ws/vms/me/terminal';
 
@@ -173,16 +173,6 @@ function requestError(err: unknown, messageType: TerminalClientMessage['type']):
     default:
       return clientError('terminal_failed');
   }
-}
-
-function rawBytes(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0);
-  return data instanceof ArrayBuffer ? data.byteLength : data.length;
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }
 
 export function terminalRoute(deps: TerminalRouteDeps): TerminalRoute {

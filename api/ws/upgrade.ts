@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { MAX_MESSAGE_BYTES } from '@factory-factory/core/protocol';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 
 export type WsRoute = {
   /** A fixed path, or a pattern matched against the whole pathname whose capture groups become `params`. */
@@ -92,4 +92,16 @@ export function createUpgradeRouter(routes: WsRoute[]) {
   }
 
   return { handleUpgrade, closeAll };
+}
+
+/** The size of a received ws message, however ws delivered it (one buffer, fragments, an ArrayBuffer). */
+export function rawBytes(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
+
+/** A received ws message as UTF-8 text. */
+export function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
 }
