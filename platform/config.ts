@@ -29,6 +29,13 @@ const stringRecordJson = z.string().transform((text, ctx) => {
   });
   return z.NEVER;
 });
+/** A comma-separated list of non-empty items, e.g. authorized parties. */
+const commaList = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== ''),
+);
 /** Extra bind mounts for VMs, "hostPath:containerPath[:ro]" separated by commas. */
 const mountList = z.string().transform((text, ctx) => {
   const mounts: { hostPath: string; containerPath: string; readOnly: boolean }[] = [];
@@ -76,6 +83,37 @@ export const configVariables = {
   /** Development only: an API key that identifies DEV_USER_ID until real accounts exist. */
   DEV_API_KEY: z.string().min(16).optional(),
   DEV_USER_ID: z.string().default('dev-user'),
+  /**
+   * How people sign in. `clerk`: Clerk session JWTs, verified without network with CLERK_JWT_KEY.
+   * `local` (development and tests only): the api holds its own key pair and a sign-in page that issues
+   * tokens, verified by the very same code as Clerk's.
+   */
+  AUTH_MODE: z.enum(['local', 'clerk']).default('local'),
+  /** The Clerk instance's JWT public key (PEM), for networkless verification of session tokens. */
+  CLERK_JWT_KEY: z.string().min(1).optional(),
+  /** Origins a session token may have been issued for (its `azp`); PUBLIC_URL when unset. */
+  CLERK_AUTHORIZED_PARTIES: commaList.optional(),
+  /** Tolerated clock difference when checking a token's exp and nbf. */
+  CLERK_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  /** Signing secret of the Clerk webhook endpoint (svix, `whsec_…`); without it Clerk webhooks are refused. */
+  CLERK_WEBHOOK_SECRET: z.string().startsWith('whsec_').optional(),
+  /** Stripe's secret API key; without it billing routes answer 503 and every user has Free limits. */
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** Test deployments only: where the Stripe client sends requests (stripe-mock behind the project's fake). */
+  STRIPE_API_URL: z.url().optional(),
+  /** Signing secret of the Stripe webhook endpoint (`whsec_…`). */
+  STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_').optional(),
+  /** Stripe price ids of the paid plans. */
+  STRIPE_PRICE_PRO: z.string().min(1).optional(),
+  STRIPE_PRICE_TEAM: z.string().min(1).optional(),
+  /** The Stripe Billing meter compute minutes are reported to (its event_name). */
+  STRIPE_METER_EVENT_NAME: z.string().min(1).default('ffc_compute_minutes'),
+  /** After a failed payment, paid limits stay this long before the account falls back to Free limits. */
+  BILLING_GRACE_PERIOD_MS: positiveInt.default(3 * 24 * 3600 * 1000),
+  /** Per-user rate limits, counted in Postgres so every api process shares them. */
+  RATE_LIMIT_PROVISION_PER_MINUTE: positiveInt.default(10),
+  RATE_LIMIT_SESSIONS_PER_MINUTE: positiveInt.default(30),
+  RATE_LIMIT_KEYS_PER_HOUR: positiveInt.default(20),
   /** WebSocket keepalive: a client that does not answer a ping within one interval is cut off. */
   API_WS_PING_INTERVAL_MS: positiveInt.default(30_000),
 
@@ -142,6 +180,28 @@ function shapeConfig(raw: RawConfig) {
       devUserId: raw.DEV_USER_ID,
       wsPingIntervalMs: raw.API_WS_PING_INTERVAL_MS,
     },
+    auth: {
+      mode: raw.AUTH_MODE,
+      clerkJwtKey: raw.CLERK_JWT_KEY,
+      authorizedParties: raw.CLERK_AUTHORIZED_PARTIES ?? [new URL(raw.PUBLIC_URL).origin],
+      clockSkewMs: raw.CLERK_CLOCK_SKEW_MS,
+      clerkWebhookSecret: raw.CLERK_WEBHOOK_SECRET,
+      /** Local mode's key pair, generated on first start; host-only, like the VM secrets. */
+      localKeyDir: resolve(raw.FFC_DATA_DIR, 'auth'),
+    },
+    billing: {
+      stripeSecretKey: raw.STRIPE_SECRET_KEY,
+      stripeApiUrl: raw.STRIPE_API_URL,
+      stripeWebhookSecret: raw.STRIPE_WEBHOOK_SECRET,
+      prices: { PRO: raw.STRIPE_PRICE_PRO, TEAM: raw.STRIPE_PRICE_TEAM },
+      meterEventName: raw.STRIPE_METER_EVENT_NAME,
+      gracePeriodMs: raw.BILLING_GRACE_PERIOD_MS,
+    },
+    rateLimits: {
+      provisionPerMinute: raw.RATE_LIMIT_PROVISION_PER_MINUTE,
+      sessionsPerMinute: raw.RATE_LIMIT_SESSIONS_PER_MINUTE,
+      keysPerHour: raw.RATE_LIMIT_KEYS_PER_HOUR,
+    },
     vm: {
       image: raw.VM_IMAGE,
       networkMode: raw.VM_NETWORK_MODE,
@@ -190,6 +250,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError([
       'DEV_API_KEY: the development API key is refused with NODE_ENV=production; unset DEV_API_KEY',
     ]);
+  }
+  // Production accounts are Clerk's; the local sign-in page would let anyone be anyone.
+  if (parsed.data.NODE_ENV === 'production' && parsed.data.AUTH_MODE !== 'clerk') {
+    throw new ConfigError([
+      'AUTH_MODE: local sign-in is for development and tests; set AUTH_MODE=clerk with NODE_ENV=production',
+    ]);
+  }
+  if (parsed.data.AUTH_MODE === 'clerk' && parsed.data.CLERK_JWT_KEY === undefined) {
+    throw new ConfigError(['CLERK_JWT_KEY: AUTH_MODE=clerk needs the Clerk instance\'s JWT public key (PEM)']);
+  }
+  if (parsed.data.NODE_ENV === 'production' && parsed.data.STRIPE_API_URL !== undefined) {
+    throw new ConfigError(['STRIPE_API_URL: pointing Stripe elsewhere is for test deployments; unset it']);
   }
   // A VM that clones from its own filesystem is a test rig, never a product.
   if (parsed.data.NODE_ENV === 'production' && parsed.data.VM_REPO_URL_SCHEMES.includes('file')) {
