@@ -258,7 +258,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ]);
   }
   if (parsed.data.AUTH_MODE === 'clerk' && parsed.data.CLERK_JWT_KEY === undefined) {
-    throw new ConfigError(['CLERK_JWT_KEY: AUTH_MODE=clerk needs the Clerk instance\'s JWT public key (PEM)']);
+    throw new ConfigError(["CLERK_JWT_KEY: AUTH_MODE=clerk needs the Clerk instance's JWT public key (PEM)"]);
   }
   if (parsed.data.NODE_ENV === 'production' && parsed.data.STRIPE_API_URL !== undefined) {
     throw new ConfigError(['STRIPE_API_URL: pointing Stripe elsewhere is for test deployments; unset it']);
