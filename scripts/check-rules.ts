@@ -150,7 +150,8 @@ const cloudLayers: Record<string, Layer> = {
 const isMessages = (target: string) =>
   target === 'workflows/ids.ts' ||
   /^workflows\/[a-z-]+\/messages\.ts$/.test(target) ||
-  /^workflows\/reconciler\/plan\.ts$/.test(target);
+  /^workflows\/reconciler\/plan\.ts$/.test(target) ||
+  target === 'workflows/usage/plans.ts';
 
 for (const abs of walk(root)) {
   const file = relative(root, abs);
