@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
+import { redactCredentials } from './auth/redact.js';
 
 const saneRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -17,7 +18,9 @@ export function requestContext(log: Logger): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
+      // The path only (never the query string), and never a credential pasted into it.
+      const path = redactCredentials(req.path);
+      log.info({ requestId, method: req.method, path, status: res.statusCode, ms }, 'request');
     });
     next();
   };

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Pool } from '../../db/pool.js';
-import { ensureUser } from '../../db/users.js';
+import { ensureUser, UserDeletedError } from '../../db/users.js';
 import { ApiError } from '../errors.js';
 import type { Authenticator, Principal } from './principal.js';
 
@@ -28,18 +28,33 @@ export function bearerFromHeaders(req: IncomingMessage): string | null {
   return null;
 }
 
-/** Resolves the principal of a request, recording the user on first sight; throws 401 ApiError if none. */
+/**
+ * Resolves the principal of a request, recording the user on first sight; throws 401 ApiError if none.
+ * Credentials come from headers only, never from the URL: URLs end up in logs, proxies and browser history.
+ * A deleted account is refused whatever it presents.
+ */
 export async function authenticateRequest(
   req: IncomingMessage,
   deps: { authenticator: Authenticator; pool: Pool },
 ): Promise<Principal> {
   const credential = bearerFromHeaders(req);
   if (!credential) {
-    throw new ApiError(401, 'unauthorized', 'missing credentials: send "Authorization: Bearer <API key>"');
+    throw new ApiError(
+      401,
+      'unauthorized',
+      'missing credentials: send "Authorization: Bearer <API key or session token>"',
+    );
   }
   const principal = await deps.authenticator.authenticate(credential);
   if (!principal) throw new ApiError(401, 'unauthorized', 'invalid or expired credentials');
-  await ensureUser(deps.pool, { id: principal.userId });
+  try {
+    await ensureUser(deps.pool, { id: principal.userId });
+  } catch (err) {
+    if (err instanceof UserDeletedError) {
+      throw new ApiError(401, 'account_deleted', 'this account has been deleted; it can no longer sign in');
+    }
+    throw err;
+  }
   return principal;
 }
 

@@ -1,12 +1,20 @@
 /**
  * Who is calling. Every route and socket works with a Principal only, never with the credential, so the
- * way callers prove who they are (a development key today; Clerk sessions and API keys next) can change
+ * way callers prove who they are (Clerk or local session JWTs, API keys, the development key) can change
  * without touching routes.
  */
-export type Principal = { userId: string; via: 'dev-key' | 'api-key' | 'session' };
+export type Principal = {
+  userId: string;
+  via: 'dev-key' | 'api-key' | 'session';
+  /** The API key's id when via is 'api-key' (never the key itself). */
+  keyId?: string;
+};
 
 export interface Authenticator {
-  /** The principal a bearer credential stands for, or null when it is not valid. */
+  /**
+   * The principal a bearer credential stands for, or null when it is not valid. May instead throw
+   * ApiError(401, …) to tell the caller why (an expired session token, a revoked key).
+   */
   authenticate(credential: string): Promise<Principal | null>;
 }
 
