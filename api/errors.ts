@@ -1,24 +1,38 @@
 /**
- * Every error the api sends is `{ error: { code, message } }` with a message the caller can act on.
+ * Every error the api sends is `{ error: { code, message } }` with a message the caller can act on; a
+ * limit's error also names the limit (`limit`), and a rate limit's says when to try again (Retry-After).
  * Routes throw ApiError; anything else becomes a 500 whose details stay in the log.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
+import { redactCredentials } from './auth/redact.js';
+
+/** A limit that was reached: which, how much is used, the most allowed, and where to get more. */
+export type LimitDetail = { name: string; used: number; max: number; upgradeUrl: string };
+
+export type ApiErrorExtra = {
+  /** Sent as Retry-After (whole seconds): when the same request may succeed. */
+  retryAfterSeconds?: number;
+  limit?: LimitDetail;
+};
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly extra: ApiErrorExtra = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
 }
 
-export type ErrorBody = { error: { code: string; message: string } };
+export type ErrorBody = { error: { code: string; message: string; limit?: LimitDetail } };
 
-export const errorBody = (code: string, message: string): ErrorBody => ({ error: { code, message } });
+export const errorBody = (code: string, message: string, limit?: LimitDetail): ErrorBody => ({
+  error: { code, message, ...(limit ? { limit } : {}) },
+});
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'not_found', `no route for ${req.method} ${req.path}`));
@@ -44,10 +58,13 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const apiError = err instanceof ApiError ? err : bodyParserError(err);
     if (apiError) {
-      res.status(apiError.status).json(errorBody(apiError.code, apiError.message));
+      const { retryAfterSeconds, limit } = apiError.extra;
+      if (retryAfterSeconds !== undefined)
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterSeconds))));
+      res.status(apiError.status).json(errorBody(apiError.code, apiError.message, limit));
       return;
     }
-    log.error({ err, requestId: res.locals.requestId, path: req.path }, 'unhandled error');
+    log.error({ err, requestId: res.locals.requestId, path: redactCredentials(req.path) }, 'unhandled error');
     res
       .status(500)
       .json(errorBody('internal', `internal error (request id ${String(res.locals.requestId)})`));

@@ -18,8 +18,18 @@ import {
 
 export { PullResultSchema, WorkspaceViewSchema };
 
-/** Every error: a code to branch on and a message a user can act on. */
-export const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+/** Which limit was reached (quota errors, 402): current use, the most allowed, where to upgrade. */
+export const LimitDetailSchema = z.object({
+  name: z.string(),
+  used: z.number(),
+  max: z.number(),
+  upgradeUrl: z.string(),
+});
+
+/** Every error: a code to branch on and a message a user can act on; a quota error names its limit. */
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), limit: LimitDetailSchema.optional() }),
+});
 
 /** POST /api/workspaces: the desktop's portable state, or a GitHub issue to start from. */
 export const SendWorkspaceRequestSchema = z.union([

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { VmViewSchema } from '../../workflows/vm/messages.js';
 import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
+import type { RateLimits } from '../limits/rate-limits.js';
 import type { VmService } from '../services/vm-service.js';
 import { type ApiRoute, callerOf, defineRoute } from './table.js';
 
@@ -20,7 +21,7 @@ const errors = (statuses: Record<number, string>) =>
     ]),
   );
 
-export function vmRouteTable(deps: { vms: VmService }): ApiRoute[] {
+export function vmRouteTable(deps: { vms: VmService; rateLimits?: RateLimits | undefined }): ApiRoute[] {
   return [
     defineRoute({
       method: 'post',
@@ -33,8 +34,10 @@ export function vmRouteTable(deps: { vms: VmService }): ApiRoute[] {
         200: { description: 'the VM, ONBOARDING or READY', schema: VmAnswerSchema },
         ...errors({
           400: 'invalid body',
+          402: "quota_compute_minutes: this period's compute minutes are used up (limit names them)",
           403: 'the body names another user',
           409: 'the VM is busy or terminating',
+          429: 'rate_limited: too many VM starts and workspace sends; see Retry-After',
           503: 'the VM failed to start',
         }),
       },
@@ -43,6 +46,7 @@ export function vmRouteTable(deps: { vms: VmService }): ApiRoute[] {
         if (input.body.userId !== undefined && input.body.userId !== userId) {
           throw new ApiError(403, 'forbidden', 'you can only manage your own VM');
         }
+        await deps.rateLimits?.consume('provision', userId);
         return { status: 200, body: { vm: await deps.vms.ensureReady(userId) } };
       },
     }),

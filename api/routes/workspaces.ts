@@ -15,6 +15,7 @@ import {
   WorkspaceIdParamsSchema,
   WorkspaceListSchema,
 } from '../contract/workspaces.js';
+import type { RateLimits } from '../limits/rate-limits.js';
 import type { WorkspaceService } from '../services/workspace-service.js';
 import { type ApiRoute, callerOf, defineRoute, type RouteResponse } from './table.js';
 
@@ -33,8 +34,11 @@ const sessionErrors = errors({
   503: 'the VM is not reachable right now',
 });
 
-export function workspaceRouteTable(deps: { workspaces: WorkspaceService }): ApiRoute[] {
-  const { workspaces } = deps;
+export function workspaceRouteTable(deps: {
+  workspaces: WorkspaceService;
+  rateLimits?: RateLimits | undefined;
+}): ApiRoute[] {
+  const { workspaces, rateLimits } = deps;
   return [
     defineRoute({
       method: 'post',
@@ -48,12 +52,18 @@ export function workspaceRouteTable(deps: { workspaces: WorkspaceService }): Api
       body: SendWorkspaceRequestSchema,
       responses: {
         202: { description: 'the send is recorded', schema: WorkspaceAnswerSchema },
-        ...errors({ 400: 'invalid body or repository URL', 404: 'the workspace id is not yours' }),
+        ...errors({
+          400: 'invalid body or repository URL',
+          402: 'quota_cloud_workspaces or quota_compute_minutes: a plan limit is reached (limit names it)',
+          404: 'the workspace id is not yours',
+          429: 'rate_limited: too many VM starts and workspace sends; see Retry-After',
+        }),
       },
-      handle: async (input) => ({
-        status: 202,
-        body: { workspace: await workspaces.send(callerOf(input).userId, input.body) },
-      }),
+      handle: async (input) => {
+        const { userId } = callerOf(input);
+        await rateLimits?.consume('provision', userId);
+        return { status: 202, body: { workspace: await workspaces.send(userId, input.body) } };
+      },
     }),
     defineRoute({
       method: 'get',
@@ -155,13 +165,16 @@ export function workspaceRouteTable(deps: { workspaces: WorkspaceService }): Api
       responses: {
         201: { description: 'the session', schema: SessionAnswerSchema },
         ...sessionErrors,
+        ...errors({ 429: 'rate_limited: too many new sessions; see Retry-After' }),
       },
-      handle: async (input) => ({
-        status: 201,
-        body: {
-          session: await workspaces.createSession(callerOf(input).userId, input.params.id, input.body),
-        },
-      }),
+      handle: async (input) => {
+        const { userId } = callerOf(input);
+        await rateLimits?.consume('sessionCreate', userId);
+        return {
+          status: 201,
+          body: { session: await workspaces.createSession(userId, input.params.id, input.body) },
+        };
+      },
     }),
     defineRoute({
       method: 'get',

@@ -8,7 +8,9 @@ import type { VmContainerRef } from '../../activities/vm/types.js';
 import type { Pool } from '../../db/pool.js';
 import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
+import { billingPeriodOf } from '../../workflows/usage/plans.js';
 import {
+  QuotaFailureDetailsSchema,
   suspendUpdate,
   terminateUpdate,
   touchSignal,
@@ -20,6 +22,7 @@ import {
 } from '../../workflows/vm/messages.js';
 import type { vmWorkflow } from '../../workflows/vm/workflow.js';
 import { ApiError } from '../errors.js';
+import type { QuotaService } from '../limits/quota-service.js';
 
 const noVm = () => new ApiError(404, 'vm_not_found', 'you have no VM yet: POST /api/vms creates it');
 
@@ -48,7 +51,14 @@ function toApiError(err: unknown): unknown {
 
 export class VmService {
   constructor(
-    private readonly deps: { temporal: Client; pool: Pool; taskQueue: string; settings: VmSettings },
+    private readonly deps: {
+      temporal: Client;
+      pool: Pool;
+      taskQueue: string;
+      settings: VmSettings;
+      /** Quotas checked before a VM is started (api/limits); none: no limits (tests of other things). */
+      quotas?: QuotaService;
+    },
   ) {}
 
   /** Runs a call on the actor, translating its failures for HTTP callers. */
@@ -56,16 +66,35 @@ export class VmService {
     try {
       return await call();
     } catch (err) {
-      throw toApiError(err);
+      throw this.quotaError(err) ?? toApiError(err);
     }
+  }
+
+  /** The actor holds the VM because the period's minutes are spent (usage:<userId>): the quota's 402. */
+  private quotaError(err: unknown): ApiError | null {
+    if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure))
+      return null;
+    if (err.cause.type !== VmErrorType.quotaExhausted) return null;
+    const details = QuotaFailureDetailsSchema.safeParse(err.cause.details?.[0]);
+    const used = details.success ? details.data.usedMinutes : 0;
+    const max = details.success ? details.data.limitMinutes : 0;
+    if (!this.deps.quotas)
+      return new ApiError(402, 'quota_compute_minutes', err.cause.message, {
+        limit: { name: 'compute_minutes', used, max, upgradeUrl: '' },
+      });
+    return this.deps.quotas.computeMinutesExceeded(used, max, null, billingPeriodOf(Date.now()).endMs);
   }
 
   private handle(userId: string) {
     return this.deps.temporal.workflow.getHandle<typeof vmWorkflow>(workflowIds.vm(userId));
   }
 
-  /** Provisions or resumes the user's VM, starting its actor if it does not exist; resolves when the agent answers. */
+  /**
+   * Provisions or resumes the user's VM, starting its actor if it does not exist; resolves when the agent
+   * answers. A VM that is not running is started only within the plan's compute minutes (402 otherwise).
+   */
   async ensureReady(userId: string): Promise<VmView> {
+    await this.deps.quotas?.checkBeforeProvisioning(userId);
     return this.mapped(() =>
       ensureVmReady(this.deps.temporal, {
         userId,

@@ -44,6 +44,7 @@ import {
 import type { AgentConnections } from '../agents/connections.js';
 import type { SendWorkspaceRequest } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
+import type { QuotaService } from '../limits/quota-service.js';
 import type { VmService } from './vm-service.js';
 
 /**
@@ -146,6 +147,8 @@ export class WorkspaceService {
       /** config.vm.repoUrlSchemes: what the deployment's VMs clone from. */
       repoUrlSchemes: readonly RepoUrlScheme[];
       settings?: WorkspaceSettings;
+      /** Quotas checked before a send (api/limits): cloud workspaces, and the minutes its VM needs. */
+      quotas?: QuotaService;
     },
   ) {}
 
@@ -198,6 +201,7 @@ export class WorkspaceService {
       };
     }
     await this.refuseOthers(userId, workspaceId);
+    await this.deps.quotas?.checkWorkspaceSend(userId, workspaceId);
     const input: WorkspaceActorInput = {
       workspaceId,
       userId,

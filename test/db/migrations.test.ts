@@ -8,6 +8,7 @@ const expectedTables = [
   'audit_log',
   'pgmigrations',
   'processed_webhook_events',
+  'rate_limits',
   'usage_records',
   'users',
   'vms',

@@ -82,6 +82,14 @@ const VmProblemSchema = z.object({
 });
 
 const finiteMs = z.number().finite();
+const QuotaHoldSchema = z.object({
+  sinceMs: finiteMs,
+  message: z.string().max(500),
+  resume: z.boolean(),
+  usedMinutes: z.number().int().min(0),
+  limitMinutes: z.number().int().min(0),
+  untilMs: finiteMs,
+});
 /** Carried state is our own output, but a continue-as-new can also be forged from a raw client. */
 const CarriedStateSchema = z
   .object({
@@ -101,6 +109,7 @@ const CarriedStateSchema = z
     readyAtMs: finiteMs.nullable(),
     suspendedAtMs: finiteMs.nullable(),
     problem: VmProblemSchema.nullable().optional(),
+    quotaHold: QuotaHoldSchema.nullable().optional(),
   })
   .strip();
 
@@ -140,6 +149,14 @@ export type VmView = {
    */
   problem?: VmProblem | null;
   restarts: number;
+  /**
+   * Why the VM is held stopped and refuses to start, when it is not idleness or the user: 'quota_exhausted'
+   * while the period's compute minutes are spent (until an upgrade or the next period). Absent in views
+   * written before it existed.
+   */
+  suspendReason?: 'quota_exhausted' | null;
+  /** The same in words, for the user. */
+  suspendMessage?: string | null;
   createdAt: string;
   updatedAt: string;
   lastActiveAt: string;
@@ -160,6 +177,8 @@ export const VmViewSchema = z.object({
   failureReason: z.string().nullable(),
   problem: VmProblemSchema.nullable().optional(),
   restarts: z.number(),
+  suspendReason: z.enum(['quota_exhausted']).nullable().optional(),
+  suspendMessage: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   lastActiveAt: z.string(),
@@ -175,7 +194,15 @@ export const VmErrorType = {
   failed: 'VmFailed',
   busy: 'VmBusy',
   notRunning: 'VmNotRunning',
+  /** The period's compute minutes are spent; the failure's details carry QuotaFailureDetails. */
+  quotaExhausted: 'VmQuotaExhausted',
 } as const;
+
+/** What a quotaExhausted failure carries, for the api's limit body. */
+export const QuotaFailureDetailsSchema = z.object({
+  usedMinutes: z.number().int().min(0),
+  limitMinutes: z.number().int().min(0),
+});
 
 /** Provision or resume; resolves once the agent answers (ONBOARDING or READY). */
 export const ensureReadyUpdate = defineUpdate<VmView>('ensureReady');
@@ -188,3 +215,28 @@ export const touchSignal = defineSignal('touch');
 export const vmStateQuery = defineQuery<VmView>('state');
 /** Where the agent of this VM listens (for the api's relay); null unless usable. */
 export const vmContainerQuery = defineQuery<VmContainerRef | null>('container');
+
+/**
+ * From usage:<userId>: the period's compute minutes are spent. The VM stops (if it runs) and refuses
+ * ensureReady until quotaRestored; GET /api/vms/me shows the message.
+ */
+export const SuspendForQuotaSchema = z.object({
+  usedMinutes: z.number().int().min(0),
+  limitMinutes: z.number().int().min(0),
+  periodEndMs: z.number().finite().nonnegative(),
+  message: z.string().min(1).max(500),
+});
+export type SuspendForQuota = z.output<typeof SuspendForQuotaSchema>;
+export const suspendForQuotaSignal = defineSignal<[SuspendForQuota]>('suspendForQuota');
+
+/**
+ * From usage:<userId>: minutes are available again. After an upgrade (`resume`) a VM held while running
+ * starts again; when a new period begins it is only allowed to start again (nobody may be there to use it).
+ */
+export const QuotaRestoredSchema = z.object({
+  usedMinutes: z.number().int().min(0),
+  limitMinutes: z.number().int().min(0),
+  resume: z.boolean(),
+});
+export type QuotaRestored = z.output<typeof QuotaRestoredSchema>;
+export const quotaRestoredSignal = defineSignal<[QuotaRestored]>('quotaRestored');

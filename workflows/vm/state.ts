@@ -48,6 +48,19 @@ export type VmState = {
   suspendedAtMs: number | null;
   /** Optional: states carried from runs before it existed lack it. */
   problem?: VmProblem | null;
+  /** Held stopped by usage:<userId> until minutes are available again. Optional, like problem. */
+  quotaHold?: VmQuotaHold | null;
+};
+
+export type VmQuotaHold = {
+  sinceMs: number;
+  message: string;
+  /** It was running (or starting) when the hold came: it resumes once the hold is lifted. */
+  resume: boolean;
+  usedMinutes: number;
+  limitMinutes: number;
+  /** The end of the billing period: the hold lapses then even if usage:<userId> never lifts it. */
+  untilMs: number;
 };
 
 export type CrashPolicy = { maxCrashes: number; windowMs: number };
@@ -67,7 +80,9 @@ export type VmEvent =
   | { type: 'TOUCHED' }
   /** A step could not be done because a dependency did not answer; it is retried after a back-off. */
   | { type: 'PROBLEM'; source: VmProblem['source']; message: string }
-  | { type: 'PROBLEM_CLEARED'; source: VmProblem['source'] };
+  | { type: 'PROBLEM_CLEARED'; source: VmProblem['source'] }
+  | { type: 'QUOTA_HOLD'; hold: Omit<VmQuotaHold, 'sinceMs'> }
+  | { type: 'QUOTA_RELEASED' };
 
 export class InvalidVmTransition extends Error {
   constructor(state: VmState, event: VmEvent) {
@@ -116,7 +131,10 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
   const reject = (): never => {
     throw new InvalidVmTransition(state, event);
   };
-  if (state.status === 'TERMINATED' && !['TOUCHED', 'PROBLEM', 'PROBLEM_CLEARED'].includes(event.type))
+  if (
+    state.status === 'TERMINATED' &&
+    !['TOUCHED', 'PROBLEM', 'PROBLEM_CLEARED', 'QUOTA_HOLD', 'QUOTA_RELEASED'].includes(event.type)
+  )
     reject();
 
   switch (event.type) {
@@ -218,6 +236,12 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
 
     case 'PROBLEM_CLEARED':
       return state.problem?.source === event.source ? { ...s, problem: null } : state;
+
+    case 'QUOTA_HOLD':
+      return { ...s, quotaHold: { ...event.hold, sinceMs: nowMs } };
+
+    case 'QUOTA_RELEASED':
+      return { ...s, quotaHold: null };
   }
 }
 
@@ -311,6 +335,8 @@ export function toVmView(s: VmState): VmView {
     failureReason: s.failureReason,
     problem: s.problem ?? null,
     restarts: s.restarts,
+    suspendReason: s.quotaHold ? 'quota_exhausted' : null,
+    suspendMessage: s.quotaHold?.message ?? null,
     createdAt: new Date(s.createdAtMs).toISOString(),
     updatedAt: new Date(s.updatedAtMs).toISOString(),
     lastActiveAt: new Date(s.lastActiveAtMs).toISOString(),
@@ -326,3 +352,6 @@ export const idleDeadlineMs = (s: VmState, idleTimeoutMs: number): number => s.l
 /** When the next health check is due. */
 export const nextHealthCheckMs = (s: VmState, intervalMs: number): number =>
   (s.lastHealthAtMs ?? s.updatedAtMs) + intervalMs;
+
+/** Running for metering: the agent answered and the VM has not stopped since (restarts included). */
+export const isMeteredRunning = (s: VmState): boolean => s.status === 'READY' || s.status === 'ONBOARDING';

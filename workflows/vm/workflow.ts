@@ -27,6 +27,7 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { UsageNotifyActivities } from '../../activities/usage/types.js';
 import type { createVmReadModelActivities } from '../../activities/vm/read-model.js';
 import type { VmContainerActivities, VmContainerRef } from '../../activities/vm/types.js';
 import type { createWarmPoolClientActivities } from '../../activities/vm/warm-pool-client.js';
@@ -37,6 +38,10 @@ import { parseOrFail } from '../validation.js';
 import {
   ensureReadyUpdate,
   type PendingRequests,
+  QuotaRestoredSchema,
+  quotaRestoredSignal,
+  SuspendForQuotaSchema,
+  suspendForQuotaSignal,
   suspendUpdate,
   terminateUpdate,
   touchSignal,
@@ -50,6 +55,7 @@ import {
 import {
   applyVmEvent,
   crashDetail,
+  isMeteredRunning,
   isUsable,
   newVmState,
   nextVmStep,
@@ -57,12 +63,18 @@ import {
   toVmView,
   type VmEvent,
   type VmProblem,
+  type VmQuotaHold,
   type VmState,
 } from './state.js';
 import { vmWorkflowV1 } from './workflow-v1.js';
 
 /** Runs started before this marker replay the frozen first version (workflow-v1.ts). */
 export const VM_SECOND_PASS_PATCH = 'vm-runtime-second-pass';
+/**
+ * Runs started before this marker replay without metering: they tell usage:<userId> nothing (their
+ * histories have no such activities). A run continued from one reports a VM that is running at its start.
+ */
+export const VM_USAGE_PATCH = 'vm-usage-metering';
 /** The failure type of a malformed start or continue-as-new input. */
 export const VM_INVALID_INPUT = 'VmInvalidInput';
 const CONTAINER_MISSING = 'VmContainerMissing';
@@ -104,6 +116,15 @@ const warmPool = proxyActivities<ReturnType<typeof createWarmPoolClientActivitie
   retry: { maximumAttempts: 3 },
 });
 
+/**
+ * Telling usage:<userId> of a transition must not be lost (it is billing): retried until it is delivered,
+ * in the background, so the VM's own work never waits for it.
+ */
+const usage = proxyActivities<UsageNotifyActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
 /** How many claimed warm-pool containers may turn out to be gone before the actor creates its own. */
 const MAX_POOL_CLAIMS = 3;
 /** After terminate, how long the actor keeps trying to write TERMINATED to a database that is down. */
@@ -128,6 +149,15 @@ function isContainerMissing(err: unknown): boolean {
     err.cause.type === CONTAINER_MISSING
   );
 }
+
+/** ensureReady's answer while the period's compute minutes are spent; the api turns it into a 402. */
+const quotaFailure = (hold: VmQuotaHold) =>
+  ApplicationFailure.create({
+    type: VmErrorType.quotaExhausted,
+    message: hold.message,
+    nonRetryable: true,
+    details: [{ usedMinutes: hold.usedMinutes, limitMinutes: hold.limitMinutes }],
+  });
 
 /** Updates of this actor take no arguments; anything sent along is a caller's mistake, refused. */
 function refuseArguments(name: string, args: unknown[]): void {
@@ -157,6 +187,11 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
     terminate: false,
   };
   let agentMisses = 0;
+  const metered = patched(VM_USAGE_PATCH);
+  /** Transitions told to usage:<userId>, in order; awaited before the run ends or continues as new. */
+  let usageReports: Promise<void> = Promise.resolve();
+  /** A message changed what the view shows (a quota hold) without a step of the loop: write it. */
+  let viewStale = false;
   /** The last read-model write failed (shown as the database problem); nextVmStep schedules the retry. */
   const readModelBehind = () => state.problem?.source === 'database';
 
@@ -167,13 +202,25 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
     ]);
   }
 
+  function reportRunning(running: boolean): void {
+    if (!metered) return;
+    const transition = { userId: state.userId, vmId: state.vmId, running, atMs: workflowNow() };
+    usageReports = usageReports
+      .then(() => usage.notifyUsageOfVm(transition))
+      .catch((err: unknown) => log.warn('vm actor: usage not told', { error: reasonOf(err) }));
+  }
+
   function apply(event: VmEvent): void {
-    const before = state.status;
+    const before = state;
     state = applyVmEvent(state, event, workflowNow());
-    if (settings.searchAttributes && state.status !== before) {
+    if (settings.searchAttributes && state.status !== before.status) {
       upsertSearchAttributes([{ key: FfcVmState, value: state.status }]);
     }
+    if (isMeteredRunning(before) !== isMeteredRunning(state)) reportRunning(isMeteredRunning(state));
   }
+  // A run continued from one that did not meter yet: its running VM is metered from now on (a VM already
+  // metered is the same VM to the usage actor, so telling it again changes nothing).
+  if (input.carried && isMeteredRunning(state)) reportRunning(true);
   function problem(source: VmProblem['source'], message: string, err: unknown): void {
     apply({ type: 'PROBLEM', source, message: `${message}: ${reasonOf(err)}` });
     log.warn('vm actor: dependency problem', { userId: state.userId, source, message: reasonOf(err) });
@@ -216,6 +263,7 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
       if (isUsable(state)) return toVmView(state);
       pending.ready = true;
       await condition(() => !pending.ready || terminatingOrGone());
+      if (state.quotaHold) throw quotaFailure(state.quotaHold);
       if (isUsable(state)) return toVmView(state);
       if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM was terminated while starting');
       throw failure(
@@ -227,9 +275,41 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
       validator: (...args: unknown[]) => {
         refuseArguments('ensureReady', args);
         refuseIfTerminating();
+        if (state.quotaHold) throw quotaFailure(state.quotaHold);
       },
     },
   );
+
+  // Signals of usage:<userId>. No history from before them carries one, so they need no patch of their own.
+  setHandler(suspendForQuotaSignal, (...args: unknown[]) => {
+    // A signal cannot be refused: one that is not ours is ignored.
+    const parsed = SuspendForQuotaSchema.safeParse(args[0]);
+    if (!parsed.success || args.length > 1 || state.status === 'TERMINATED') return;
+    const { message, usedMinutes, limitMinutes, periodEndMs } = parsed.data;
+    if (periodEndMs <= workflowNow()) return;
+    const starting =
+      state.operation === 'provision' || state.operation === 'resume' || state.operation === 'restart';
+    // Running (and not already being suspended), starting, or asked to start: it resumes after an upgrade.
+    const running = isMeteredRunning(state) && state.operation !== 'suspend';
+    const resume = state.quotaHold?.resume ?? (running || starting || pending.ready);
+    apply({
+      type: 'QUOTA_HOLD',
+      hold: { message, usedMinutes, limitMinutes, resume, untilMs: periodEndMs },
+    });
+    // Callers waiting for the VM hear why it will not start; a running (or starting) VM is stopped.
+    pending.ready = false;
+    if (isUsable(state) || starting) pending.suspend = true;
+    viewStale = true;
+  });
+  setHandler(quotaRestoredSignal, (...args: unknown[]) => {
+    const parsed = QuotaRestoredSchema.safeParse(args[0]);
+    if (!parsed.success || args.length > 1 || !state.quotaHold || state.status === 'TERMINATED') return;
+    const { resume } = state.quotaHold;
+    apply({ type: 'QUOTA_RELEASED' });
+    // A VM that was stopped while running is started again after an upgrade, as if its user had asked.
+    if (resume && parsed.data.resume) pending.ready = true;
+    viewStale = true;
+  });
 
   setHandler(
     suspendUpdate,
@@ -430,21 +510,32 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
 
   const anyPending = () => pending.ready || pending.suspend || pending.terminate;
 
+  const wake = () => anyPending() || viewStale;
+
   /** Waits for a request, until `untilMs` if given. */
   async function idle(untilMs: number | null): Promise<void> {
     if (untilMs === null) {
-      await condition(anyPending);
+      await condition(wake);
       return;
     }
     const waitMs = Math.max(1, Math.ceil(untilMs - workflowNow()));
     // Input is validated, so this cannot happen; if it ever did, a loop that never awaits would be
     // interrupted by the SDK's deadlock watchdog in a way that kills the whole worker process.
     if (!Number.isFinite(waitMs)) throw failure(VM_INVALID_INPUT, `vm actor computed a wait of ${waitMs} ms`);
-    await condition(anyPending, waitMs);
+    await condition(wake, waitMs);
   }
 
   // ---- main loop ----
   for (;;) {
+    // A hold never outlives its period: the next one brings fresh minutes (and needs no one to say so).
+    if (state.quotaHold && workflowNow() >= state.quotaHold.untilMs) {
+      apply({ type: 'QUOTA_RELEASED' });
+      viewStale = true;
+    }
+    if (viewStale) {
+      viewStale = false;
+      await persist();
+    }
     const step = nextVmStep({
       state,
       pending,
@@ -463,6 +554,7 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
           await sleep(problemRetryDelayMs(state));
           await persist();
         }
+        await usageReports;
         await condition(allHandlersFinished);
         return toVmView(state);
       }
@@ -482,8 +574,10 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         pending.ready = pending.suspend = false;
         break;
       case 'continue-as-new':
+        await usageReports;
         await condition(allHandlersFinished);
-        if (!anyPending()) await continueAsNew<typeof vmWorkflow>({ ...input, carried: { state, pending } });
+        if (!anyPending() && !viewStale)
+          await continueAsNew<typeof vmWorkflow>({ ...input, carried: { state, pending } });
         break;
       case 'idle-suspend':
         await suspend();
@@ -495,7 +589,11 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         await persist();
         break;
       case 'wait':
-        await idle(step.untilMs);
+        await idle(
+          state.quotaHold
+            ? Math.min(step.untilMs ?? state.quotaHold.untilMs, state.quotaHold.untilMs)
+            : step.untilMs,
+        );
         break;
     }
   }
