@@ -4,11 +4,16 @@
  */
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
+import type Stripe from 'stripe';
 import type { Pool } from '../db/pool.js';
 import type { Config } from '../platform/config.js';
 import { vmSettingsFrom } from '../platform/vm-ready.js';
+import type { UsageSettings } from '../workflows/usage/messages.js';
 import type { VmSettings } from '../workflows/vm/messages.js';
+import { createMeterEventActivities } from './billing/meter-events.js';
 import { createActorActivities } from './temporal/actors.js';
+import { createUsageNotifyActivities } from './usage/notify.js';
+import { createUsageRecordActivities } from './usage/records.js';
 import { createContainerInventoryActivities } from './vm/containers.js';
 import { createVmContainerActivities } from './vm/lifecycle.js';
 import { createVmReadModelActivities } from './vm/read-model.js';
@@ -29,6 +34,12 @@ export type ActivityDependencies = {
   vmSettings?: VmSettings;
   /** Task queue of the VM actors the workspace actors talk to; the activity's own unless given. */
   vmTaskQueue?: string;
+  /** Settings a VM actor starts its user's usage actor with (the grace period of config.billing). */
+  usageSettings?: UsageSettings;
+  /** Stripe (platform/stripe.ts) for meter events; null or absent when billing is off. */
+  stripe?: Stripe | null;
+  /** The meter compute minutes go to (config.billing.meterEventName). */
+  meterEventName?: string;
 };
 
 export function createActivities(deps: ActivityDependencies) {
@@ -49,6 +60,16 @@ export function createActivities(deps: ActivityDependencies) {
       ...(deps.vmTaskQueue ? { vmTaskQueue: deps.vmTaskQueue } : {}),
     }),
     ...createWorkspaceReadModelActivities({ pool: deps.pool }),
+    ...createUsageRecordActivities({ pool: deps.pool }),
+    ...createMeterEventActivities({
+      stripe: deps.stripe ?? null,
+      meterEventName: deps.meterEventName ?? 'ffc_compute_minutes',
+      pool: deps.pool,
+    }),
+    ...createUsageNotifyActivities({
+      temporal: deps.temporal,
+      ...(deps.usageSettings ? { settings: deps.usageSettings } : {}),
+    }),
   };
 }
 

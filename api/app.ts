@@ -12,15 +12,23 @@ import type { Logger } from '../platform/logger.js';
 import { requireAuth } from './auth/middleware.js';
 import type { Authenticator } from './auth/principal.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import type { QuotaService } from './limits/quota-service.js';
+import type { RateLimits } from './limits/rate-limits.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import { requestContext } from './request-context.js';
+import { type AccountRouteDependencies, accountRouteTable } from './routes/accounts.js';
+import { LOCAL_SIGN_IN_PAGE_PATH, localSignInPage } from './routes/auth-local.js';
+import { billingRouteTable } from './routes/billing.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { type HealthDependencies, healthRoutes } from './routes/health.js';
 import { type ApiRoute, defineRoute, mountRoutes } from './routes/table.js';
+import { usageRouteTable } from './routes/usage.js';
 import { vmRouteTable } from './routes/vms.js';
 import { workspaceRouteTable } from './routes/workspaces.js';
+import type { BillingService } from './services/billing-service.js';
 import type { VmService } from './services/vm-service.js';
 import type { WorkspaceService } from './services/workspace-service.js';
+import { describeWebhookRoutes, mountWebhookRoutes, type WebhookRoute } from './webhooks/raw-body.js';
 
 export type AppDependencies = {
   log: Logger;
@@ -33,11 +41,32 @@ export type AppDependencies = {
   vms: VmService;
   workspaces: WorkspaceService;
   dashboardDir?: string;
+  /** Per-user rate limits of provisioning and session creation (api/limits); none: unlimited. */
+  rateLimits?: RateLimits;
+  /** The plans' quotas; GET /api/usage is mounted with it. */
+  quotas?: QuotaService;
+  /** Provider callbacks (Clerk, Stripe) verified by signature over the raw body: api/webhooks/raw-body.ts. */
+  webhooks?: WebhookRoute[];
+  /** /api/me, /api/keys, /api/audit and, in AUTH_MODE=local, local sign-in. */
+  accounts?: AccountRouteDependencies;
+  /** /api/billing/*; without it (or without Stripe configured) those routes answer 503. */
+  billing?: BillingService;
 };
 
 /** Every /api route, the API description's own included. */
-export function apiRouteTable(deps: Pick<AppDependencies, 'vms' | 'workspaces'>): ApiRoute[] {
-  const routes = [...vmRouteTable(deps), ...workspaceRouteTable(deps)];
+export function apiRouteTable(
+  deps: Pick<
+    AppDependencies,
+    'vms' | 'workspaces' | 'webhooks' | 'accounts' | 'billing' | 'rateLimits' | 'quotas'
+  >,
+): ApiRoute[] {
+  const routes = [
+    ...vmRouteTable(deps),
+    ...workspaceRouteTable(deps),
+    ...(deps.accounts ? accountRouteTable(deps.accounts) : []),
+    ...billingRouteTable(deps),
+    ...usageRouteTable(deps),
+  ];
   let document: unknown = null;
   const describe = defineRoute({
     method: 'get',
@@ -49,7 +78,8 @@ export function apiRouteTable(deps: Pick<AppDependencies, 'vms' | 'workspaces'>)
     handle: async () => ({ status: 200, body: document }),
   });
   const all = [describe, ...routes];
-  document = openApiDocument(all);
+  // Webhooks are described here but mounted apart (createApp: raw body, before express.json).
+  document = openApiDocument([...all, ...describeWebhookRoutes(deps.webhooks ?? [])]);
   return all;
 }
 
@@ -58,8 +88,11 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestContext(deps.log));
+  // before express.json: signatures are checked over the bytes exactly as sent
+  mountWebhookRoutes(app, deps.webhooks ?? []);
   app.use(express.json({ limit: MAX_MESSAGE_BYTES }));
   app.use(healthRoutes(deps));
+  if (deps.accounts?.localSessions) app.get(LOCAL_SIGN_IN_PAGE_PATH, localSignInPage);
   const routes = apiRouteTable(deps);
   app.use('/api', mountRoutes(routes, { auth: false }));
   app.use('/api', requireAuth(deps), mountRoutes(routes, { auth: true }));

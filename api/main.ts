@@ -8,19 +8,23 @@ import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import { redactUrl } from '../platform/dependencies.js';
 import { createLogger } from '../platform/logger.js';
+import { createStripeClient } from '../platform/stripe.js';
 import { connectVmAgent, vmAgentEndpoint } from '../platform/vm-agent.js';
 import { vmSettingsFrom } from '../platform/vm-ready.js';
 import { AgentConnections } from './agents/connections.js';
-import { createDevKeyAuthenticator } from './auth/dev-key.js';
-import type { Authenticator } from './auth/principal.js';
+import { createAuthenticator } from './auth/authenticator.js';
+import { QuotaService } from './limits/quota-service.js';
+import { RateLimits } from './limits/rate-limits.js';
 import { startApi } from './server.js';
+import { AccountService } from './services/account-service.js';
+import { BillingService, usageActorNotifier } from './services/billing-service.js';
 import { VmService } from './services/vm-service.js';
 import { WorkspaceService } from './services/workspace-service.js';
+import { clerkWebhookRoute } from './webhooks/clerk.js';
+import { stripeWebhookRoute } from './webhooks/stripe.js';
 import { sessionRelayRoute } from './ws/session-relay.js';
 import { terminalRoute } from './ws/terminal.js';
-
-/** Until accounts exist, the development key is the only way in; without it every call is refused. */
-const nobody: Authenticator = { authenticate: async () => null };
+import { UserSockets } from './ws/user-sockets.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -29,10 +33,23 @@ async function main(): Promise<void> {
   // lazy: the connection is made on first use, so the api starts (and /readyz explains) even if Temporal is down
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const authenticator = config.api.devApiKey
-    ? createDevKeyAuthenticator({ key: config.api.devApiKey, userId: config.api.devUserId })
-    : nobody;
+  // Session JWTs (Clerk's, or local sign-in's) and API keys; the development key too where configured.
+  const { authenticator, localSessions } = createAuthenticator({
+    auth: config.auth,
+    pool,
+    log,
+    devKeys: config.api.devApiKey ? [{ key: config.api.devApiKey, userId: config.api.devUserId }] : [],
+  });
+  // Plans' quotas and per-user rate limits, counted in Postgres so every api process shares them.
+  const quotas = new QuotaService({
+    pool,
+    gracePeriodMs: config.billing.gracePeriodMs,
+    upgradeUrl: new URL('/billing', config.api.publicUrl).toString(),
+    billingEnabled: Boolean(config.billing.stripeSecretKey),
+  });
+  const rateLimits = new RateLimits({ pool, limits: config.rateLimits });
   const vms = new VmService({
+    quotas,
     temporal,
     pool,
     taskQueue: config.temporal.taskQueue,
@@ -51,7 +68,32 @@ async function main(): Promise<void> {
     agents,
     vms,
     repoUrlSchemes: config.vm.repoUrlSchemes,
+    quotas,
   });
+  // This process's live sockets by user: deleting an account closes its sockets here at once.
+  const sockets = new UserSockets();
+  const accounts = new AccountService({ pool, temporal, vms, sockets, log });
+  const { clerkWebhookSecret } = config.auth;
+  // Without STRIPE_SECRET_KEY there is no client: billing routes answer 503, every account has Free limits.
+  const billing = new BillingService({
+    pool,
+    stripe: createStripeClient(config.billing),
+    settings: {
+      prices: config.billing.prices,
+      publicUrl: config.api.publicUrl,
+      webhookSecret: config.billing.stripeWebhookSecret,
+      gracePeriodMs: config.billing.gracePeriodMs,
+    },
+    notifyPlanChanged: usageActorNotifier({
+      temporal,
+      taskQueue: config.temporal.taskQueue,
+      gracePeriodMs: config.billing.gracePeriodMs,
+    }),
+    log,
+  });
+  if (config.auth.mode === 'clerk' && !clerkWebhookSecret) {
+    log.warn('CLERK_WEBHOOK_SECRET is not set: Clerk user events (deletions) are not received');
+  }
 
   const api = await startApi(
     {
@@ -63,11 +105,26 @@ async function main(): Promise<void> {
       authenticator,
       vms,
       workspaces,
+      accounts: {
+        pool,
+        accounts,
+        localSessions,
+        limitKeyCreation: (userId) => rateLimits.consume('keyCreate', userId),
+      },
+      billing,
+      rateLimits,
+      quotas,
+      webhooks: [
+        ...(clerkWebhookSecret
+          ? [clerkWebhookRoute({ secret: clerkWebhookSecret, pool, accounts, log })]
+          : []),
+        stripeWebhookRoute({ billing }),
+      ],
     },
     {
       host: config.api.host,
       port: config.api.port,
-      wsRoutes: [
+      wsRoutes: sockets.track([
         terminalRoute({
           authenticator,
           pool,
@@ -85,7 +142,7 @@ async function main(): Promise<void> {
           log,
           pingIntervalMs: config.api.wsPingIntervalMs,
         }),
-      ],
+      ]),
     },
   );
   log.info({ url: api.url }, 'api listening');

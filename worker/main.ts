@@ -9,6 +9,8 @@ import { createActivities } from '../activities/index.js';
 import { createPool } from '../db/pool.js';
 import { ConfigError, loadConfig } from '../platform/config.js';
 import { createLogger } from '../platform/logger.js';
+import { createStripeClient } from '../platform/stripe.js';
+import { defaultUsageSettings } from '../workflows/usage/messages.js';
 import { workflowBundlerOptions, workflowsPath } from './bundle.js';
 
 async function main(): Promise<void> {
@@ -26,7 +28,15 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     workflowsPath,
     bundlerOptions: { webpackConfigHook: workflowBundlerOptions },
-    activities: createActivities({ docker, temporal, pool, vm: config.vm }),
+    activities: createActivities({
+      docker,
+      temporal,
+      pool,
+      vm: config.vm,
+      usageSettings: { ...defaultUsageSettings, gracePeriodMs: config.billing.gracePeriodMs },
+      stripe: createStripeClient(config.billing),
+      meterEventName: config.billing.meterEventName,
+    }),
     shutdownGraceTime: '30s',
   });
 
