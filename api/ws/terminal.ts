@@ -36,7 +36,10 @@ export const TERMINAL_PATH = '/ws/vms/me/terminal';
 export type TerminalRelayLimits = {
   /** A ws ping every interval; a client that has not answered the previous one is terminated. */
   pingIntervalMs: number;
-  /** How often an open relay tells the VM actor it is in use. */
+  /**
+   * How often a relay whose terminals were used (input or output) since the last tick tells the VM actor
+   * it is in use. An open but silent tab is not use: it lets the VM suspend and its minutes stop.
+   */
   keepAliveMs: number;
   /** Input received but not yet handed to the agent (early frames while the VM is readied, then the queue). */
   maxQueuedInputBytes: number;
@@ -246,6 +249,8 @@ class TerminalRelay {
   private inputTokens: number;
   private tokensAt = Date.now();
   private lastTouch = 0;
+  /** When a terminal of this relay last took input or printed output. */
+  private lastActivityAt = 0;
   private readonly log: Logger;
 
   constructor(
@@ -340,7 +345,9 @@ class TerminalRelay {
       this.log.warn({ reason }, 'terminal relay lost the agent connection');
       this.cutOff(clientError('vm_disconnected'), CLOSE_SERVER_ERROR);
     });
-    this.keepAliveTimer = setInterval(() => void this.deps.vms.touch(this.userId), this.limits.keepAliveMs);
+    this.keepAliveTimer = setInterval(() => {
+      if (Date.now() - this.lastActivityAt < this.limits.keepAliveMs) void this.deps.vms.touch(this.userId);
+    }, this.limits.keepAliveMs);
 
     // Reattach: every live terminal with what it printed so far.
     const live = (await agent.listTerminals()).filter((t) => t.exit === null);
@@ -373,6 +380,7 @@ class TerminalRelay {
     void feed.ended.then(() => this.feeds.delete(feed));
     feed.on((event) => {
       if (event.type === 'output') {
+        this.lastActivityAt = Date.now();
         this.send({ type: 'output', terminalId: event.terminalId, data: event.data });
         return;
       }
@@ -427,6 +435,7 @@ class TerminalRelay {
       return;
     }
     const message = parsed.value;
+    this.lastActivityAt = Date.now();
     if (Date.now() - this.lastTouch > 10_000) {
       this.lastTouch = Date.now();
       void this.deps.vms.touch(this.userId);

@@ -478,4 +478,23 @@ describe('terminal relay: bounded and leak-free (real Temporal, Docker, VM image
       500,
     );
   });
+
+  it('an open but silent terminal tab does not keep the VM awake: it suspends on its idle schedule', async () => {
+    const client = await TerminalClient.open(terminalUrl(), alice.key);
+    try {
+      await client.waitFor('terminal_list');
+      const terminalId = await client.createTerminal('silent');
+      await client.run(terminalId, 'echo used-$((6*7))', 'used-42');
+      assert.equal(route.stats(alice.userId).keepAliveTimers, 1, 'the relay runs its keepalive timer');
+      // Nothing typed, nothing printed: ticks of the keepalive (every second here) are not use.
+      await eventually(
+        'the VM suspended as idle with the tab open',
+        async () => ((await vmStatus(alice.userId)) === 'SUSPENDED' ? true : undefined),
+        IDLE_TIMEOUT_MS * 6,
+        500,
+      );
+    } finally {
+      await client.close();
+    }
+  });
 });
