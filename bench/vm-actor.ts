@@ -1,3 +1,13 @@
+/**
+ * The vm:<userId> actor's ensureReady, printed, never asserted (needs the backing services):
+ *
+ *   npx tsx --conditions=source bench/vm-actor.ts [runs] [--runtime=runc|runsc]     (runs defaults to 20)
+ *
+ * cold (a new user's VM), claim (from the warm pool), resume (of a suspended VM), each split into its
+ * activities and Temporal's overhead, beside the activities alone; then the idle memory of one ready VM.
+ * Measured for each VM runtime the engine has (VM_RUNTIME: runc, gVisor's runsc), each with its own worker
+ * and pool, and printed side by side at the end.
+ */
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { createActivities } from '../activities/index.js';
@@ -7,6 +17,7 @@ import { ensureVmImage } from '../scripts/build-vm-image.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
+  type TestDatabase,
   testConfig,
   testDocker,
   uniqueSuffix,
@@ -19,6 +30,7 @@ import {
   suspendUpdate,
   terminateUpdate,
   type VmSettings,
+  vmContainerQuery,
 } from '../workflows/vm/messages.js';
 import { poolStateQuery } from '../workflows/vm-pool/messages.js';
 import { vmPoolWorkflow } from '../workflows/vm-pool/workflow.js';
@@ -30,25 +42,96 @@ import {
   PhaseSamples,
   phaseTable,
 } from './lib/phases.js';
+import {
+  containerMemory,
+  hostMemory,
+  mib,
+  runtimesToMeasure,
+  sideBySide,
+  type VmRuntime,
+} from './lib/runtimes.js';
 import { latencyTable, machineConditions, timed } from './lib/stats.js';
 
-const runs = Number(process.argv[2] ?? 20);
+const args = process.argv.slice(2);
+const runs = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 20);
 const id = uniqueSuffix();
-const poolId = `vm-pool-bench-${id}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What the side-by-side table shows of one runtime. */
+type RuntimeFigures = {
+  cold: number[];
+  claim: number[];
+  resume: number[];
+  baselineCold: number[];
+  baselineResume: number[];
+  /** One user's VM, idle 10 s after its ensureReady. */
+  idle: { pss: number; shown: number; agentRss: number | null };
+};
 
 async function main(): Promise<void> {
   await ensureVmImage();
   const client: Client = await connectTestTemporal();
   const docker: Docker = testDocker();
+  const runtimes = await runtimesToMeasure(docker, args);
   const db = await createMigratedDatabase();
-  const vmActivities = createVmContainerActivities({ docker, vm: testConfig.vm });
+  const measured = new Map<VmRuntime, RuntimeFigures>();
+  try {
+    for (const runtime of runtimes) {
+      console.log(`\n=== runtime ${runtime} ===`);
+      measured.set(runtime, await measure(runtime, { client, docker, db }));
+    }
+  } finally {
+    await db.drop();
+    await client.connection.close();
+  }
+  if (runtimes.length === 0) return;
+  const cells = (pick: (f: RuntimeFigures) => number[] | string) =>
+    Object.fromEntries(
+      runtimes.map((r) => {
+        const f = measured.get(r);
+        return [r, f ? pick(f) : undefined];
+      }),
+    );
+  console.log('');
+  console.log(
+    sideBySide(`runtimes side by side (${runs} runs each; p50 / p95; ${machineConditions()})`, runtimes, [
+      { label: 'cold: ensureReady, new user (actor)', cells: cells((f) => f.cold) },
+      { label: 'claim: ensureReady from warm pool (actor)', cells: cells((f) => f.claim) },
+      { label: 'resume: ensureReady of suspended VM (actor)', cells: cells((f) => f.resume) },
+      { label: 'baseline cold: activities without Temporal', cells: cells((f) => f.baselineCold) },
+      { label: 'baseline resume: activities without Temporal', cells: cells((f) => f.baselineResume) },
+      { label: 'idle memory, one VM: docker stats (its cgroup)', cells: cells((f) => mib(f.idle.shown)) },
+      {
+        label: '  PSS of its host processes + shim (runsc: not all)',
+        cells: cells((f) => mib(f.idle.pss)),
+      },
+      {
+        label: "  the agent's RSS (inside the VM)",
+        cells: cells((f) => (f.idle.agentRss === null ? 'n/a' : mib(f.idle.agentRss))),
+      },
+    ]),
+  );
+  if (runtimes.includes('runsc'))
+    console.log(
+      "  under runsc PSS misses the VM's memory (gVisor's memory file, mapped only in part) and the agent's RSS" +
+        " is gVisor's own accounting; the cgroup's figure is the one to compare.",
+    );
+}
+
+/** Every figure of one runtime: its own worker, pool and users; printed as measured. */
+async function measure(
+  runtime: VmRuntime,
+  { client, docker, db }: { client: Client; docker: Docker; db: TestDatabase },
+): Promise<RuntimeFigures> {
+  const vm = { ...testConfig.vm, runtime };
+  const poolId = `vm-pool-bench-${id}-${runtime}`;
+  const vmActivities = createVmContainerActivities({ docker, vm });
   const worker = await startTestWorker(
     createActivities({
       docker,
       temporal: client,
       pool: db.pool,
-      vm: testConfig.vm,
+      vm,
       warmPoolWorkflowId: poolId,
     }),
   );
@@ -117,7 +200,7 @@ async function main(): Promise<void> {
     return view;
   }
   async function newUser(kind: string, i: number): Promise<string> {
-    const userId = `bench-${kind}-${i}-${id}`;
+    const userId = `bench-${kind}-${i}-${id}-${runtime}`;
     users.push(userId);
     await db.pool.query('INSERT INTO users (id) VALUES ($1)', [userId]);
     return userId;
@@ -138,9 +221,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       const ref = await timed(baselineCold, async () => {
         const created = await vmActivities.createVmContainer({
-          containerName: `ffc-pool-bench-${i}-${id}`,
+          containerName: `ffc-pool-bench-${i}-${id}-${runtime}`,
           role: 'pool',
-          owner: `bench-${id}`,
+          owner: `bench-${id}-${runtime}`,
         });
         await vmActivities.startVmContainer(created);
         await vmActivities.waitForVmAgent(created, { timeoutMs: 90_000 });
@@ -180,9 +263,19 @@ async function main(): Promise<void> {
       await client.workflow.getHandle(workflowIds.vm(resumer)).executeUpdate(suspendUpdate);
       await splitEnsureReady(resumeSplit, resume, resumer, false);
     }
+    // What one ready VM costs the host once it has settled.
+    await sleep(10_000);
+    const ready = await client.workflow.getHandle(workflowIds.vm(resumer)).query(vmContainerQuery);
+    if (!ready) throw new Error('the resumed VM has no container');
+    const host = await hostMemory(docker, ready.containerId);
+    const idle = {
+      pss: host.vm.pss + host.shim.pss,
+      shown: (await containerMemory(docker, ready.containerId)).shown,
+      agentRss: (await vmActivities.pingVmAgent(ready))?.rssBytes ?? null,
+    };
     await terminate(resumer);
 
-    console.log(`VM actor benchmark, ${runs} runs each; ${machineConditions()}`);
+    console.log(`VM actor benchmark, runtime ${runtime}, ${runs} runs each; ${machineConditions()}`);
     console.log(
       latencyTable([
         { label: 'cold: ensureReady, new user (actor)', samples: cold },
@@ -208,6 +301,10 @@ async function main(): Promise<void> {
         samples: baselineResume,
       }),
     );
+    console.log(
+      `idle memory of that VM after 10 s: PSS ${mib(idle.pss)} (its processes + shim); docker stats ${mib(idle.shown)}`,
+    );
+    return { cold, claim, resume, baselineCold, baselineResume, idle };
   } finally {
     await client.workflow
       .getHandle(poolId)
@@ -216,8 +313,6 @@ async function main(): Promise<void> {
     await removeVmsOwnedBy(docker, poolId);
     for (const userId of users) await removeUserVm(client, docker, userId);
     await worker.stop();
-    await db.drop();
-    await client.connection.close();
   }
 }
 

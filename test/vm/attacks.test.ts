@@ -12,19 +12,19 @@ import {
   vmAgentEndpoint,
 } from '../../platform/vm-agent.js';
 import { vmContainerQuery } from '../../workflows/vm/messages.js';
-import { testConfig } from '../support/services.js';
+import { testConfig, testDocker } from '../support/services.js';
 import { eventually } from '../support/vm.js';
 import { startVmActorRig, type VmActorRig } from '../support/vm-actor-rig.js';
 import { runInVm } from '../support/vm-terminal.js';
-import { execIn } from './helpers.js';
+import { execIn, requireRuntime } from './helpers.js';
 
 /**
  * A user attacks the host from inside their own VM, through its terminal, while a second user's VM runs.
  * The VM's user owns everything in its run dir and may plant anything there; each attempt must be refused
  * by the host, leave the other VM untouched, and leave the attacker's own VM working (repaired by the host
- * where the attacker broke it).
+ * where the attacker broke it). `dev.sh test` runs this file under runc and again under runsc (VM_RUNTIME).
  */
-describe('attacks from inside a VM on the host and on another user’s VM (real Docker, Temporal, agent)', function () {
+describe(`attacks from inside a VM on the host and on another user’s VM (real Docker, Temporal, agent; runtime ${testConfig.vm.runtime})`, function () {
   this.timeout(10 * 60_000);
   let rig: VmActorRig;
   let mallory: string;
@@ -68,6 +68,7 @@ describe('attacks from inside a VM on the host and on another user’s VM (real 
   }
 
   before(async () => {
+    await requireRuntime(testDocker(), testConfig.vm.runtime);
     rig = await startVmActorRig();
     suffix = rig.suffix;
     mallory = await rig.newUser('mallory');

@@ -77,3 +77,22 @@ export async function runInImage(
     await container.remove({ force: true }).catch(() => undefined);
   }
 }
+
+/**
+ * Prints `NoNewPrivs: <0|1>` as the kernel reports it (prctl PR_GET_NO_NEW_PRIVS, through perl, which the
+ * image has): gVisor's /proc/self/status has no NoNewPrivs line, so the same question works under both.
+ */
+export const NO_NEW_PRIVS_PROBE =
+  "perl -MPOSIX -e 'my %prctl = (x86_64 => 157, aarch64 => 167); " +
+  'print "NoNewPrivs: ", syscall($prctl{(uname())[4]}, 39, 0, 0, 0, 0), "\\n"\'';
+
+/** Fails with what to do when the Docker engine has no runtime of that name (VM_RUNTIME). */
+export async function requireRuntime(docker: Docker, runtime: string): Promise<void> {
+  const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
+  const known = Object.keys(info.Runtimes ?? {});
+  if (!known.includes(runtime))
+    throw new Error(
+      `the Docker engine has no '${runtime}' runtime (it has ${known.join(', ')}): VMs under VM_RUNTIME=${runtime} ` +
+        'need it registered; scripts/dev.sh registers runsc with the engine it starts (README, "Isolation")',
+    );
+}

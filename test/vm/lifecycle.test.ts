@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AgentClient, AgentClientError } from '@factory-factory/core/agent-client';
 import { AGENT_PROTOCOL_VERSION } from '@factory-factory/core/protocol';
@@ -16,14 +16,16 @@ import type { Config } from '../../platform/config.js';
 import { connectVmAgent, vmAgentEndpoint, vmAgentSocketPath } from '../../platform/vm-agent.js';
 import { ensureVmImage } from '../../scripts/build-vm-image.js';
 import { connectTestTemporal, testConfig, testDocker, uniqueSuffix } from '../support/services.js';
+import { eventually } from '../support/vm.js';
 import { runInTerminal } from '../support/vm-terminal.js';
-import { execIn } from './helpers.js';
+import { execIn, NO_NEW_PRIVS_PROBE, requireRuntime } from './helpers.js';
 
 /**
  * The Docker side of a VM against the real engine and the real agent in the real image: create, the agent
- * answering over its socket, suspend/resume, crash, remove, adoption and rename, and the hardening.
+ * answering over its socket, suspend/resume, crash, remove, adoption and rename, and the hardening. Run
+ * under the configured VM_RUNTIME: `dev.sh test` runs this file once with runc and once with runsc.
  */
-describe('VM container activities (real Docker, real agent)', () => {
+describe(`VM container activities (real Docker, real agent, runtime ${testConfig.vm.runtime})`, () => {
   const suffix = uniqueSuffix();
   const testLabel = { 'ffc.test': `vm-lifecycle-${suffix}` };
   const marker = `marker-${suffix}`;
@@ -40,6 +42,7 @@ describe('VM container activities (real Docker, real agent)', () => {
   before(async function () {
     this.timeout(20 * 60_000);
     docker = testDocker();
+    await requireRuntime(docker, testConfig.vm.runtime);
     const { tag } = await ensureVmImage({ docker });
     temporal = await connectTestTemporal();
     await temporal.workflow.start('ownerThatNeverRuns', { taskQueue: `idle-${suffix}`, workflowId: owner });
@@ -167,6 +170,7 @@ describe('VM container activities (real Docker, real agent)', () => {
     it('is hardened: limits, no capabilities, no-new-privileges, non-root, read-only root, no Docker socket', async () => {
       const info = await docker.getContainer(ref.containerId).inspect();
       const host = info.HostConfig;
+      assert.equal(host.Runtime, vm.runtime);
       assert.equal(host.Memory, 768 * 1024 * 1024);
       assert.equal(host.NanoCpus, 500_000_000);
       assert.equal(host.PidsLimit, 256);
@@ -194,7 +198,9 @@ describe('VM container activities (real Docker, real agent)', () => {
         '-c',
         [
           'id -u',
-          'grep -E "^(CapEff|CapPrm|NoNewPrivs):" /proc/self/status | tr -s "\\t " " "',
+          // gVisor's /proc/self/status has no NoNewPrivs line: ask the kernel (prctl) under both runtimes.
+          'grep -E "^(CapEff|CapPrm):" /proc/self/status | tr -s "\\t " " "',
+          NO_NEW_PRIVS_PROBE,
           'touch /probe 2>/dev/null && echo root-writable || echo root-read-only',
           'echo home > "$HOME/probe" && cat "$HOME/probe"',
           'echo tmp > /tmp/probe && cat /tmp/probe',
@@ -218,6 +224,23 @@ describe('VM container activities (real Docker, real agent)', () => {
         'secret-read-only',
         'secret-fixed',
       ]);
+    });
+
+    it("runs on its runtime's kernel: the host's under runc, gVisor's user-space kernel under runsc", async () => {
+      const probe = await execIn(docker, ref.containerId, [
+        'sh',
+        '-c',
+        'uname -r; dmesg 2>/dev/null | head -n 1',
+      ]);
+      assert.equal(probe.exitCode, 0, probe.stderr);
+      const [kernel, firstLog = ''] = probe.stdout.trim().split('\n');
+      if (vm.runtime === 'runsc') {
+        assert.notEqual(kernel, release(), "not the host's kernel");
+        assert.match(firstLog, /Starting gVisor/, "gVisor's kernel log, readable from inside its sandbox");
+      } else {
+        assert.equal(kernel, release(), "the host's kernel");
+        assert.equal(firstLog, '', "the host's kernel log is closed to the VM's user");
+      }
     });
 
     it('gives terminals (like claude and gh) VM_EXTRA_ENV under its own names, and no agent settings', async () => {
@@ -343,6 +366,51 @@ describe('VM container activities (real Docker, real agent)', () => {
     await activities.removeVmContainer(replaced);
   });
 
+  it('moves a VM to VM_RUNTIME when it next starts, keeping its files; a running one is left alone', async () => {
+    const other = vm.runtime === 'runc' ? 'runsc' : 'runc';
+    await requireRuntime(docker, other);
+    const runtimeOf = async (r: VmContainerRef) =>
+      (await docker.getContainer(r.containerId).inspect()).HostConfig.Runtime;
+    // A VM made before the deployment switched runtimes, with a file in its home.
+    const before = createVmContainerActivities({ docker, vm: { ...vm, runtime: other }, labels: testLabel });
+    const old = await before.createVmContainer({ containerName: name('switch'), role: 'vm', owner });
+    await before.startVmContainer(old);
+    await before.waitForVmAgent(old, { timeoutMs: 60_000 });
+    await execIn(docker, old.containerId, ['sh', '-c', `echo switched-${suffix} > /home/ff/switch.txt`]);
+
+    // Running: adopted as it is, and a start of it succeeds without touching it.
+    assert.deepEqual(await create(name('switch')), old);
+    await activities.startVmContainer(old);
+    assert.equal(await runtimeOf(old), other);
+    assert.ok(await activities.pingVmAgent(old), 'its agent still answers');
+
+    // Suspended, then resumed: retired (its volume stays) and recreated under VM_RUNTIME with its files.
+    await activities.stopVmContainer(old);
+    await rejectsWith(
+      activities.startVmContainer(old),
+      VmFailureType.containerMissing,
+      new RegExp(`made for the ${other} runtime, VM_RUNTIME is ${vm.runtime}`),
+    );
+    await assert.rejects(docker.getContainer(old.containerId).inspect(), /no such container/i);
+    const moved = await create(name('switch'));
+    assert.notEqual(moved.containerId, old.containerId);
+    assert.equal(moved.volumeName, old.volumeName, 'the same home volume');
+    assert.equal(await runtimeOf(moved), vm.runtime);
+    await activities.startVmContainer(moved);
+    await activities.waitForVmAgent(moved, { timeoutMs: 60_000 });
+    const read = await execIn(docker, moved.containerId, ['cat', '/home/ff/switch.txt']);
+    assert.equal(read.stdout.trim(), `switched-${suffix}`);
+    await activities.removeVmContainer(moved);
+
+    // A create that finds a stopped one of the other runtime makes a current one on its volume.
+    const stale = await before.createVmContainer({ containerName: name('switch-create'), role: 'vm', owner });
+    const replaced = await create(name('switch-create'));
+    assert.notEqual(replaced.containerId, stale.containerId);
+    assert.equal(replaced.volumeName, stale.volumeName);
+    assert.equal(await runtimeOf(replaced), vm.runtime);
+    await activities.removeVmContainer(replaced);
+  });
+
   it('adopts an existing container on a second create: one container, same volume, same secret', async () => {
     const first = await create(name('adopt'));
     const secret = readFileSync(secretOf(first), 'utf8');
@@ -394,6 +462,58 @@ describe('VM container activities (real Docker, real agent)', () => {
     await activities.removeVmContainer(other);
     await activities.removeVmContainer(claimed);
     await rejectsWith(activities.renameVmContainer(claimed, name('again')), VmFailureType.containerMissing);
+  });
+
+  it('holds a fork bomb to VM_PIDS_LIMIT: under runc the forks fail and the VM lives on, under runsc the VM stops whole', async () => {
+    const ref = await create(name('forks'));
+    await activities.startVmContainer(ref);
+    await activities.waitForVmAgent(ref, { timeoutMs: 60_000 });
+    // Detached: under runsc an exec whose sandbox dies never ends its stream.
+    const bomb = await docker.getContainer(ref.containerId).exec({
+      Cmd: [
+        'sh',
+        '-c',
+        `i=0; while [ $i -lt ${vm.pidsLimit * 4} ]; do sleep 3 & i=$((i+1)); done; echo all > /tmp/forked`,
+      ],
+    });
+    // Its (empty) answer stream would keep this process alive.
+    (await bomb.start({ Detach: true })).destroy();
+    if (vm.runtime === 'runsc') {
+      // The limit counts gVisor's own host tasks (a few per process inside): at the limit the sandbox
+      // itself cannot go on, and the whole VM stops; the host is untouched and a start brings it back.
+      const stopped = await eventually(
+        'the sandbox to stop at the pids limit',
+        async () => {
+          const status = await activities.inspectVmContainer(ref);
+          return status.running ? undefined : status;
+        },
+        60_000,
+      );
+      assert.equal(stopped.status, 'exited');
+      await activities.startVmContainer(ref);
+      await activities.waitForVmAgent(ref, { timeoutMs: 60_000 });
+    } else {
+      // The kernel refuses the forks past the limit (EAGAIN); the shell gives up, the VM runs on.
+      await eventually(
+        'the bomb to end and its sleeps to exit',
+        async () => {
+          // While the limit is reached even this exec may fail to start.
+          const ps = await execIn(docker, ref.containerId, [
+            'sh',
+            '-c',
+            'ps -e -o comm= | grep -c "^sleep$" || true',
+          ]).catch(() => null);
+          return ps?.stdout.trim() === '0' ? true : undefined;
+        },
+        60_000,
+        500,
+      );
+      assert.equal((await activities.inspectVmContainer(ref)).running, true);
+      const forked = await execIn(docker, ref.containerId, ['cat', '/tmp/forked']);
+      assert.notEqual(forked.exitCode, 0, 'the loop never got past the limit');
+    }
+    assert.ok(await activities.pingVmAgent(ref), 'the agent answers');
+    await activities.removeVmContainer(ref);
   });
 
   it('gives up waiting for an agent that never answers, with a clear VmAgentUnreachable', async () => {
