@@ -35,7 +35,7 @@ export function vmRouteTable(deps: { vms: VmService; rateLimits?: RateLimits | u
         ...errors({
           400: 'invalid body',
           402: "quota_compute_minutes: this period's compute minutes are used up (limit names them)",
-          403: 'the body names another user',
+          404: 'the body names another user (answered as for a user that does not exist)',
           409: 'the VM is busy or terminating',
           429: 'rate_limited: too many VM starts and workspace sends; see Retry-After',
           503: 'the VM failed to start',
@@ -44,7 +44,12 @@ export function vmRouteTable(deps: { vms: VmService; rateLimits?: RateLimits | u
       handle: async (input) => {
         const { userId } = callerOf(input);
         if (input.body.userId !== undefined && input.body.userId !== userId) {
-          throw new ApiError(403, 'forbidden', 'you can only manage your own VM');
+          // Another user is answered as nobody: whether they exist is not the caller's to learn.
+          throw new ApiError(
+            404,
+            'user_not_found',
+            'no such user here; leave userId out to manage your own VM',
+          );
         }
         await deps.rateLimits?.consume('provision', userId);
         return { status: 200, body: { vm: await deps.vms.ensureReady(userId) } };

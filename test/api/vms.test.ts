@@ -81,8 +81,8 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
       headers: { ...auth(alice), 'content-type': 'application/json' },
       body: JSON.stringify({ userId: bob.userId }),
     });
-    assert.equal(forBob.status, 403);
-    assert.equal(errorCode(forBob), 'forbidden');
+    assert.equal(forBob.status, 404, 'another user is answered as nobody, never 403');
+    assert.equal(errorCode(forBob), 'user_not_found');
 
     const created = await request(`${api.api.url}/api/vms`, { method: 'POST', headers: auth(alice) });
     assert.equal(created.status, 200, created.text);
