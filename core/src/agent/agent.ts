@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { TerminalManager } from '../terminal/index.js';
 import type { AgentConfig } from './config.js';
@@ -38,6 +37,14 @@ export interface StartAgentOptions {
   credentials?: () => Promise<CredentialStatus>;
 }
 
+/**
+ * Milliseconds since the process started, as performance.now() counts them, without loading perf_hooks
+ * (a dozen modules an idle agent has no other use for).
+ */
+function uptimeMs(): number {
+  return process.uptime() * 1000;
+}
+
 /** Reads the per-VM secret. Whitespace around it (a trailing newline) is not part of it. */
 export function readAgentSecret(path: string): string {
   const secret = readFileSync(path, 'utf8').trim();
@@ -48,7 +55,7 @@ export function readAgentSecret(path: string): string {
 /** The composition root: store, workspaces, sessions, terminals, handlers, socket server. */
 export async function startAgent(options: StartAgentOptions): Promise<RunningAgent> {
   const { config, logger } = options;
-  const initStarted = performance.now();
+  const initStarted = uptimeMs();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = AgentStore.open(join(config.dataDir, 'agent.db'));
   // Before anything starts a child: what a crashed predecessor left running (a CLI mid-turn and the tools
@@ -134,7 +141,7 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   }
   // Start-up timings (bench/vm-containers.ts reads them): since the process started, and of that the
   // part in here (store, sessions, workspaces, listen) after node's boot and the module loading.
-  const listeningAt = performance.now();
+  const listeningAt = uptimeMs();
   logger.info(
     {
       socket: config.socketPath,

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { createGhRunner, GitHubClient } from '../github/index.js';
+import type * as GitHubModule from '../github/index.js';
 import type {
   CreateWorkspaceInput,
   PortableWorkspaceState,
@@ -16,9 +16,11 @@ import {
   type Provisioning,
   SqliteWorkspaceStore,
   WorkspaceError,
+  type WorkspaceGitHubBridge,
   WorkspaceService,
 } from '../workspace/index.js';
 import type { AgentConfig } from './config.js';
+import { loadModule } from './load-module.js';
 import type { AgentWorkspaceBridge } from './workspaces.js';
 
 export interface CoreWorkspacesOptions {
@@ -41,7 +43,7 @@ export function createCoreWorkspaces(options: CoreWorkspacesOptions): CoreWorksp
   const service = new WorkspaceService({
     store: new SqliteWorkspaceStore(options.database),
     git: createGitRunner({ env: config.childEnv }),
-    github: new GitHubClient({ runner: createGhRunner({ ghPath: config.ghBin, env: config.childEnv }) }),
+    github: lazyGitHub(config),
     reposRoot: resolve(config.dataDir, 'repos'),
     worktreesRoot: resolve(config.dataDir, 'worktrees'),
     location: config.workspaceLocation,
@@ -52,6 +54,25 @@ export function createCoreWorkspaces(options: CoreWorkspacesOptions): CoreWorksp
     logger,
   });
   return new CoreWorkspaces(service, logger);
+}
+
+/**
+ * core/github, loaded on the first call: only a workspace created from an issue (or without a branch
+ * prefix) asks GitHub anything, and an idle VM should not hold the domain's code until one does.
+ */
+function lazyGitHub(config: AgentConfig): WorkspaceGitHubBridge {
+  let client: Promise<GitHubModule.GitHubClient> | null = null;
+  const load = () => {
+    client ??= loadModule<typeof GitHubModule>('../github/index.js').then(
+      ({ GitHubClient, createGhRunner }) =>
+        new GitHubClient({ runner: createGhRunner({ ghPath: config.ghBin, env: config.childEnv }) }),
+    );
+    return client;
+  };
+  return {
+    getIssue: async (issueUrl) => (await load()).getIssue(issueUrl),
+    getViewerLogin: async () => (await load()).getViewerLogin(),
+  };
 }
 
 /**

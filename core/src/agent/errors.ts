@@ -1,6 +1,8 @@
-import { GitHubError } from '../github/index.js';
+// The error classes come from each domain's own errors module, not its index: mapping an error must not
+// load a domain (github, session) that an idle agent has no use for yet.
+import { GitHubError } from '../github/errors.js';
 import type { AgentError, AgentErrorCode } from '../protocol/index.js';
-import { SessionError } from '../session/index.js';
+import { SessionError } from '../session/errors.js';
 import { TerminalNotFoundError } from '../terminal/index.js';
 import { WorkspaceError, type WorkspaceErrorCode } from '../workspace/index.js';
 

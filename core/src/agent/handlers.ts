@@ -95,7 +95,7 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
     'session.create': async (p) => {
       const workspace = await readyWorkspace(p.workspaceId);
       const isNew = p.id === undefined || !sessions.has(p.id);
-      const entry = sessions.create({
+      const entry = await sessions.create({
         id: p.id,
         workspaceId: workspace.id,
         cwd: await workspaces.worktreePath(workspace.id),

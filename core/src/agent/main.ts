@@ -13,31 +13,15 @@
  *     process of its own taking tens of milliseconds, which then runs while the rest of the agent loads
  *     instead of after the first ping arrives; the ping reads its real, just-taken result.
  */
-import { createRequire } from 'node:module';
 import type * as Pino from 'pino';
 import type * as AgentModule from './agent.js';
 import type * as ConfigModule from './config.js';
 import type * as CredentialsModule from './credentials.js';
-
-const requireModule = createRequire(import.meta.url);
-
-/** require() refuses an ES module with top-level await, and before Node 20.19 any ES module. */
-const NOT_REQUIRABLE = new Set(['ERR_REQUIRE_ASYNC_MODULE', 'ERR_REQUIRE_ESM']);
-
-/** `specifier` loaded synchronously where it can be, else imported. */
-async function load<T>(specifier: string): Promise<T> {
-  try {
-    return requireModule(specifier) as T;
-  } catch (error) {
-    const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
-    if (typeof code !== 'string' || !NOT_REQUIRABLE.has(code)) throw error;
-    return (await import(specifier)) as T;
-  }
-}
+import { loadModule } from './load-module.js';
 
 async function main(): Promise<void> {
-  const { loadAgentConfig } = await load<typeof ConfigModule>('./config.js');
-  const { createCredentialProbe } = await load<typeof CredentialsModule>('./credentials.js');
+  const { loadAgentConfig } = await loadModule<typeof ConfigModule>('./config.js');
+  const { createCredentialProbe } = await loadModule<typeof CredentialsModule>('./credentials.js');
   const config = loadAgentConfig();
   const credentials = createCredentialProbe({
     home: config.homeDir,
@@ -45,8 +29,8 @@ async function main(): Promise<void> {
     childEnv: config.childEnv,
   });
   void credentials();
-  const { pino } = await load<typeof Pino>('pino');
-  const { readAgentSecret, startAgent } = await load<typeof AgentModule>('./agent.js');
+  const { pino } = await loadModule<typeof Pino>('pino');
+  const { readAgentSecret, startAgent } = await loadModule<typeof AgentModule>('./agent.js');
   const logger = pino({ level: config.logLevel, base: { service: 'ff-agent' } });
   const agent = await startAgent({
     config,

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentSessionInfo, PermissionMode, SessionEvent, SessionWorkflow } from '../protocol/index.js';
 import type { ProcessGroupRecorder } from '../protocol/process-group.js';
-import { ClaudeSession, isTransientEvent, type SessionLimits } from '../session/index.js';
+import type { ClaudeSession, SessionLimits } from '../session/index.js';
+import type * as SessionModule from '../session/session.js';
+import { isTransientEvent } from '../session/transcript.js';
 import { AgentRequestError } from './errors.js';
+import { loadModule } from './load-module.js';
 import type { AgentStore, StoredSession } from './store.js';
 
 export interface ClaudeLaunchSettings {
@@ -40,6 +43,16 @@ interface Entry {
 
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 
+let sessionModule: Promise<typeof SessionModule> | null = null;
+/**
+ * The session domain (ClaudeSession, its CLI supervisor) is loaded with the first session, stored or
+ * new: an agent without one, as an idle VM usually is, never needs its code.
+ */
+function loadSessionModule(): Promise<typeof SessionModule> {
+  sessionModule ??= loadModule<typeof SessionModule>('../session/session.js');
+  return sessionModule;
+}
+
 /**
  * The agent's sessions: each stored record with its live ClaudeSession. Every non-transient event is
  * written to SQLite before subscribers see it, so after a restart load() rebuilds each session from
@@ -57,34 +70,37 @@ export class SessionRegistry {
 
   /** Rebuilds every stored session (after an agent restart). */
   async load(): Promise<void> {
-    for (const record of this.store.listSessions()) {
-      const { events, skipped } = this.store.loadEvents(record.id);
-      if (skipped > 0)
-        this.logger.warn({ sessionId: record.id, skipped }, 'skipped unreadable transcript rows');
-      let cwd: string;
-      try {
-        cwd = await this.resolveCwd(record.workspaceId);
-      } catch (error) {
-        this.logger.warn({ sessionId: record.id, error: String(error) }, 'session without its workspace');
-        continue;
+    const records = this.store.listSessions();
+    if (records.length > 0) {
+      const { ClaudeSession } = await loadSessionModule();
+      for (const record of records) {
+        const { events, skipped } = this.store.loadEvents(record.id);
+        if (skipped > 0)
+          this.logger.warn({ sessionId: record.id, skipped }, 'skipped unreadable transcript rows');
+        let cwd: string;
+        try {
+          cwd = await this.resolveCwd(record.workspaceId);
+        } catch (error) {
+          this.logger.warn({ sessionId: record.id, error: String(error) }, 'session without its workspace');
+          continue;
+        }
+        this.entries.set(record.id, { record, session: this.open(ClaudeSession, record, cwd, events) });
       }
-      this.entries.set(record.id, { record, session: this.open(record, cwd, events) });
     }
     this.logger.info({ sessions: this.entries.size }, 'sessions loaded');
   }
 
-  create(input: CreateSessionInput): Entry {
+  async create(input: CreateSessionInput): Promise<Entry> {
     const id = input.id ?? randomUUID();
     if (!SESSION_ID.test(id)) {
       throw new AgentRequestError('bad_request', 'session id may only use letters, digits, - and _');
     }
-    const existing = this.entries.get(id);
-    if (existing) {
-      if (existing.record.workspaceId !== input.workspaceId) {
-        throw new AgentRequestError('conflict', `session ${id} already exists in another workspace`);
-      }
-      return existing;
-    }
+    const known = this.existing(id, input.workspaceId);
+    if (known) return known;
+    const { ClaudeSession } = await loadSessionModule();
+    // Checked again: a create of the same id may have finished while this one loaded the module.
+    const raced = this.existing(id, input.workspaceId);
+    if (raced) return raced;
     const record: StoredSession = {
       id,
       workspaceId: input.workspaceId,
@@ -98,8 +114,17 @@ export class SessionRegistry {
       seqReserved: 0,
     };
     this.store.insertSession(record);
-    const entry = { record, session: this.open(record, input.cwd, []) };
+    const entry = { record, session: this.open(ClaudeSession, record, input.cwd, []) };
     this.entries.set(id, entry);
+    return entry;
+  }
+
+  /** The session with this id, if there is one in this workspace; a conflict if it is in another. */
+  private existing(id: string, workspaceId: string): Entry | undefined {
+    const entry = this.entries.get(id);
+    if (entry && entry.record.workspaceId !== workspaceId) {
+      throw new AgentRequestError('conflict', `session ${id} already exists in another workspace`);
+    }
     return entry;
   }
 
@@ -167,8 +192,13 @@ export class SessionRegistry {
     await Promise.all([...this.entries.values()].map((e) => e.session.close()));
   }
 
-  private open(record: StoredSession, cwd: string, history: SessionEvent[]): ClaudeSession {
-    return new ClaudeSession({
+  private open(
+    Session: typeof SessionModule.ClaudeSession,
+    record: StoredSession,
+    cwd: string,
+    history: SessionEvent[],
+  ): ClaudeSession {
+    return new Session({
       id: record.id,
       cwd,
       claudeBin: this.claude.bin,

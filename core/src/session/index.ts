@@ -8,6 +8,7 @@ export {
   type CliSpawnOptions,
   ControlRequestError,
 } from './cli-process.js';
+export { SessionError, type SessionErrorCode } from './errors.js';
 export { DEFAULT_EVENT_RING_LIMITS, type EventRingLimits, SessionEventRing } from './event-ring.js';
 export {
   normalizeAnswers,
@@ -15,16 +16,13 @@ export {
   routeToolRequest,
   type ToolRequestRoute,
 } from './interactive.js';
+export { DEFAULT_SESSION_LIMITS, type SessionLimits } from './limits.js';
 export {
   ClaudeSession,
   type ClaudeSessionOptions,
-  DEFAULT_SESSION_LIMITS,
   type SendMessageInput,
   type SendMessageResult,
-  SessionError,
-  type SessionErrorCode,
   type SessionInfo,
-  type SessionLimits,
   type SessionListener,
   type SessionResumedSubscription,
   type SessionResumeStart,

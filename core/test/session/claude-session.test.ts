@@ -220,6 +220,41 @@ describe('ClaudeSession with the real Claude CLI', () => {
     assert.equal(session.pid, pid);
   });
 
+  it('stops mid-turn: keeps the interrupted result, and says stopping until the process is gone', async () => {
+    const { session, events } = open({ includePartialMessages: true });
+    fake.script(
+      turns.deltas(
+        Array.from({ length: 200 }, () => 'tick '),
+        100,
+      ),
+    );
+    session.send({ text: 'count slowly' });
+    await events.next('claude_message', (p) => p.data.type === 'stream_event');
+    const pid = session.pid;
+    assert.ok(pid);
+
+    const before = events.events.length;
+    await session.stop();
+    const during = events.events.slice(before).map((e) => e.payload);
+    const result = during.find((p) => p.type === 'claude_message' && p.data.type === 'result');
+    assert.ok(result?.type === 'claude_message', 'the CLI answered the interrupt with its result');
+    assert.equal(result.data.subtype, 'error_during_execution');
+    assert.notEqual(result.order, undefined, 'the result is kept in the conversation');
+    const phases = during.flatMap((p) =>
+      p.type === 'session_runtime_updated' ? [p.sessionRuntime.phase] : [],
+    );
+    assert.equal(phases.at(-1), 'idle');
+    assert.ok(
+      phases.slice(0, -1).every((phase) => phase === 'stopping'),
+      `no other phase while stopping: ${phases.join(', ')}`,
+    );
+    const runtime = session.snapshot().sessionRuntime;
+    assert.equal(runtime.processState, 'stopped');
+    assert.equal(runtime.lastExit?.unexpected, false);
+    assert.equal(session.snapshot().lastTurn?.subtype, 'error_during_execution');
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the CLI is gone');
+  });
+
   it('cancels a pending permission request when the turn is interrupted', async () => {
     const { session, events } = open();
     fake.script(turns.write('cancelled.txt', 'x\n'));
