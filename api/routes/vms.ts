@@ -8,6 +8,7 @@ import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import type { VmService } from '../services/vm-service.js';
+import { actorOf, requestIdOf } from './keys.js';
 import { type ApiRoute, callerOf, defineRoute } from './table.js';
 
 const EnsureVmBody = z.object({ userId: z.string().optional() }).strict();
@@ -92,10 +93,11 @@ export function vmRouteTable(deps: { vms: VmService; rateLimits?: RateLimits | u
         200: { description: 'the VM, TERMINATED', schema: VmAnswerSchema },
         ...errors({ 404: 'no VM yet', 409: 'the VM is busy' }),
       },
-      handle: async (input) => ({
-        status: 200,
-        body: { vm: await deps.vms.terminate(callerOf(input).userId) },
-      }),
+      handle: async (input) => {
+        const caller = callerOf(input);
+        const by = { actor: actorOf(caller), requestId: requestIdOf(input) };
+        return { status: 200, body: { vm: await deps.vms.terminateAudited(caller.userId, by) } };
+      },
     }),
   ];
 }

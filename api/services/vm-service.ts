@@ -5,6 +5,7 @@
 import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { VmContainerRef } from '../../activities/vm/types.js';
+import { recordAudit } from '../../db/audit.js';
 import type { Pool } from '../../db/pool.js';
 import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
@@ -136,6 +137,20 @@ export class VmService {
 
   async terminate(userId: string): Promise<VmView> {
     return this.mapped(() => this.handle(userId).executeUpdate(terminateUpdate));
+  }
+
+  /** The user's own terminate (DELETE /api/vms/me): the VM goes, and the account's audit log says who did it. */
+  async terminateAudited(userId: string, by: { actor: string; requestId?: string }): Promise<VmView> {
+    const view = await this.terminate(userId);
+    await recordAudit(this.deps.pool, {
+      userId,
+      actor: by.actor,
+      action: 'vm.terminated',
+      targetType: 'vm',
+      targetId: view.vmId,
+      ...(by.requestId ? { requestId: by.requestId } : {}),
+    });
+    return view;
   }
 
   /** Any user traffic keeps the VM from being suspended as idle. Best effort: no VM, nothing to touch. */

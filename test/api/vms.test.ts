@@ -155,6 +155,11 @@ describe('VM api: routes and terminal (real Temporal, Docker, VM image)', functi
     const name = userVmContainerName(alice.userId);
     await assert.rejects(docker.getContainer(name).inspect(), /no such container/i);
     await assert.rejects(docker.getVolume(vmVolumeName(name)).inspect(), /no such volume/i);
+    const { rows } = await api.pool.query<{ actor: string }>(
+      `SELECT actor FROM audit_log WHERE user_id = $1 AND action = 'vm.terminated'`,
+      [alice.userId],
+    );
+    assert.deepEqual(rows, [{ actor: `user:${alice.userId}` }], 'the terminate is in her audit log, once');
     const again = await request(`${api.api.url}/api/vms/me`, { method: 'DELETE', headers: auth(alice) });
     assert.equal(again.status, 404);
     assert.equal(errorCode(again), 'vm_not_found');
