@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type Stripe from 'stripe';
 import type { Pool } from '../db/pool.js';
-import type { Config } from '../platform/config.js';
+import { type Config, DEFAULT_METER_EVENT_NAME } from '../platform/config.js';
 import { vmSettingsFrom } from '../platform/vm-ready.js';
 import type { UsageSettings } from '../workflows/usage/messages.js';
 import type { VmSettings } from '../workflows/vm/messages.js';
@@ -63,7 +63,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createUsageRecordActivities({ pool: deps.pool }),
     ...createMeterEventActivities({
       stripe: deps.stripe ?? null,
-      meterEventName: deps.meterEventName ?? 'ffc_compute_minutes',
+      meterEventName: deps.meterEventName ?? DEFAULT_METER_EVENT_NAME,
       pool: deps.pool,
     }),
     ...createUsageNotifyActivities({

@@ -56,6 +56,9 @@ const mountList = z.string().transform((text, ctx) => {
   return mounts;
 });
 
+/** The Stripe Billing meter's event_name when STRIPE_METER_EVENT_NAME is unset. */
+export const DEFAULT_METER_EVENT_NAME = 'ffc_compute_minutes';
+
 /**
  * Every variable the cloud reads, with its default and meaning. README's configuration table and
  * docker-compose.yml are checked against these names by test/config.test.ts.
@@ -107,7 +110,7 @@ export const configVariables = {
   STRIPE_PRICE_PRO: z.string().min(1).optional(),
   STRIPE_PRICE_TEAM: z.string().min(1).optional(),
   /** The Stripe Billing meter compute minutes are reported to (its event_name). */
-  STRIPE_METER_EVENT_NAME: z.string().min(1).default('ffc_compute_minutes'),
+  STRIPE_METER_EVENT_NAME: z.string().min(1).default(DEFAULT_METER_EVENT_NAME),
   /** After a failed payment, paid limits stay this long before the account falls back to Free limits. */
   BILLING_GRACE_PERIOD_MS: positiveInt.default(3 * 24 * 3600 * 1000),
   /** Per-user rate limits, counted in Postgres so every api process shares them. */

@@ -3,8 +3,7 @@ import { InvalidCursorError, listAudit } from '../../db/audit.js';
 import type { Pool } from '../../db/pool.js';
 import { AuditPageSchema, ListAuditQuerySchema } from '../contract/accounts.js';
 import { ApiError } from '../errors.js';
-import { errors } from './keys.js';
-import { type ApiRoute, callerOf, defineRoute } from './table.js';
+import { type ApiRoute, callerOf, defineRoute, errors } from './table.js';
 
 export function auditRouteTable(deps: { pool: Pool }): ApiRoute[] {
   return [

@@ -11,8 +11,7 @@ import { ensureUser, UserDeletedError } from '../../db/users.js';
 import type { LocalSessionIssuer } from '../auth/local-sessions.js';
 import { LocalSignInAnswerSchema, LocalSignInRequestSchema } from '../contract/accounts.js';
 import { ApiError } from '../errors.js';
-import { errors } from './keys.js';
-import { type ApiRoute, defineRoute } from './table.js';
+import { type ApiRoute, defineRoute, errors } from './table.js';
 
 export const LOCAL_SIGN_IN_PAGE_PATH = '/auth/local';
 

@@ -4,18 +4,9 @@
  * Stripe's webhook says so (api/webhooks/stripe.ts).
  */
 import { BillingRedirectSchema, CheckoutRequestSchema } from '../contract/billing.js';
-import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
 import type { BillingService } from '../services/billing-service.js';
-import { type ApiRoute, callerOf, defineRoute } from './table.js';
-
-const errors = (statuses: Record<number, string>) =>
-  Object.fromEntries(
-    Object.entries(statuses).map(([status, description]) => [
-      status,
-      { description, schema: ErrorBodySchema },
-    ]),
-  );
+import { type ApiRoute, callerOf, defineRoute, errors } from './table.js';
 
 /** `billing` absent: a deployment built without it answers like one without Stripe configured. */
 export function billingRouteTable(deps: { billing?: BillingService | undefined }): ApiRoute[] {

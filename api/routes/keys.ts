@@ -6,7 +6,6 @@ import { type ApiKeyRow, insertApiKey, listApiKeys, revokeApiKey } from '../../d
 import { recordAudit } from '../../db/audit.js';
 import type { Pool } from '../../db/pool.js';
 import { generateApiKey } from '../auth/api-keys.js';
-import type { Principal } from '../auth/principal.js';
 import {
   ApiKeyAnswerSchema,
   ApiKeyIdParamsSchema,
@@ -14,27 +13,8 @@ import {
   CreateApiKeyRequestSchema,
   CreatedApiKeySchema,
 } from '../contract/accounts.js';
-import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
-import { type ApiRoute, callerOf, defineRoute, type RouteInput, type RouteResponse } from './table.js';
-
-export const errors = (statuses: Record<number, string>): Record<number, RouteResponse> =>
-  Object.fromEntries(
-    Object.entries(statuses).map(([status, description]) => [
-      status,
-      { description, schema: ErrorBodySchema },
-    ]),
-  );
-
-/** Who did it, for the audit log: the key when a key was used, else the user. */
-export const actorOf = (principal: Principal): string =>
-  principal.via === 'api-key' && principal.keyId ? `api-key:${principal.keyId}` : `user:${principal.userId}`;
-
-/** This request's id (request-context), for audit records. */
-export function requestIdOf(input: Pick<RouteInput<unknown, unknown, unknown>, 'req'>): string | undefined {
-  const id: unknown = input.req.res?.locals.requestId;
-  return typeof id === 'string' ? id : undefined;
-}
+import { type ApiRoute, actorOf, callerOf, defineRoute, errors, requestIdOf } from './table.js';
 
 const keyView = (key: ApiKeyRow) => ({
   id: key.id,

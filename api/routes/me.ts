@@ -8,8 +8,7 @@ import { getUser } from '../../db/users.js';
 import { DeleteMeAnswerSchema, MeAnswerSchema } from '../contract/accounts.js';
 import { ApiError } from '../errors.js';
 import type { AccountService } from '../services/account-service.js';
-import { actorOf, errors, requestIdOf } from './keys.js';
-import { type ApiRoute, callerOf, defineRoute } from './table.js';
+import { type ApiRoute, actorOf, callerOf, defineRoute, errors, requestIdOf } from './table.js';
 
 export function meRouteTable(deps: {
   pool: Pool;

@@ -10,6 +10,7 @@ import { type Request, type RequestHandler, Router } from 'express';
 import type { z } from 'zod';
 import { principalOf } from '../auth/middleware.js';
 import type { Principal } from '../auth/principal.js';
+import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
 
 export type HttpMethod = 'get' | 'post' | 'delete';
@@ -78,6 +79,25 @@ export function defineRoute<
 export function callerOf(input: { principal: Principal | null }): Principal {
   if (!input.principal) throw new ApiError(401, 'unauthorized', 'not authenticated');
   return input.principal;
+}
+
+/** Error answers of a route by status, each carrying ErrorBodySchema: `errors({404: 'no such thing'})`. */
+export const errors = (statuses: Record<number, string>): Record<number, RouteResponse> =>
+  Object.fromEntries(
+    Object.entries(statuses).map(([status, description]) => [
+      status,
+      { description, schema: ErrorBodySchema },
+    ]),
+  );
+
+/** Who did it, for the audit log: the key when a key was used, else the user. */
+export const actorOf = (principal: Principal): string =>
+  principal.via === 'api-key' && principal.keyId ? `api-key:${principal.keyId}` : `user:${principal.userId}`;
+
+/** This request's id (request-context), for audit records. */
+export function requestIdOf(input: Pick<RouteInput<unknown, unknown, unknown>, 'req'>): string | undefined {
+  const id: unknown = input.req.res?.locals.requestId;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function invalid(where: string, error: z.ZodError): ApiError {

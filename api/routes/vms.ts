@@ -4,23 +4,13 @@
  */
 import { z } from 'zod';
 import { VmViewSchema } from '../../workflows/vm/messages.js';
-import { ErrorBodySchema } from '../contract/workspaces.js';
 import { ApiError } from '../errors.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import type { VmService } from '../services/vm-service.js';
-import { actorOf, requestIdOf } from './keys.js';
-import { type ApiRoute, callerOf, defineRoute } from './table.js';
+import { type ApiRoute, actorOf, callerOf, defineRoute, errors, requestIdOf } from './table.js';
 
 const EnsureVmBody = z.object({ userId: z.string().optional() }).strict();
 const VmAnswerSchema = z.object({ vm: VmViewSchema });
-
-const errors = (statuses: Record<number, string>) =>
-  Object.fromEntries(
-    Object.entries(statuses).map(([status, description]) => [
-      status,
-      { description, schema: ErrorBodySchema },
-    ]),
-  );
 
 export function vmRouteTable(deps: { vms: VmService; rateLimits?: RateLimits | undefined }): ApiRoute[] {
   return [

@@ -4,7 +4,6 @@
  */
 import {
   CreateSessionRequestSchema,
-  ErrorBodySchema,
   ListWorkspacesQuerySchema,
   PullResultSchema,
   SendWorkspaceRequestSchema,
@@ -17,15 +16,7 @@ import {
 } from '../contract/workspaces.js';
 import type { RateLimits } from '../limits/rate-limits.js';
 import type { WorkspaceService } from '../services/workspace-service.js';
-import { type ApiRoute, callerOf, defineRoute, type RouteResponse } from './table.js';
-
-const errors = (statuses: Record<number, string>): Record<number, RouteResponse> =>
-  Object.fromEntries(
-    Object.entries(statuses).map(([status, description]) => [
-      status,
-      { description, schema: ErrorBodySchema },
-    ]),
-  );
+import { type ApiRoute, callerOf, defineRoute, errors } from './table.js';
 
 const sessionErrors = errors({
   400: 'invalid path or body',
