@@ -7,6 +7,7 @@ import type { AgentConfig } from './config.js';
 import { createCoreWorkspaces } from './core-workspaces.js';
 import { type CredentialStatus, createCredentialProbe } from './credentials.js';
 import { AgentRequestError } from './errors.js';
+import { lazyGitHubClient } from './github-client.js';
 import { createAgentHandlers } from './handlers.js';
 import {
   AGENT_RUN_VARIABLE,
@@ -14,6 +15,8 @@ import {
   reapMarkedProcesses,
   recordAgentRun,
 } from './process-groups.js';
+import { RatchetDispatchLedger } from './ratchet-dispatches.js';
+import { createRatchetHandlers } from './ratchet-handlers.js';
 import { AgentServer } from './server.js';
 import { SessionRegistry } from './sessions.js';
 import { AgentStore } from './store.js';
@@ -69,9 +72,13 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   const ownedChildEnv = { ...config.childEnv, [AGENT_RUN_VARIABLE]: runId };
   // Workspaces and sessions need each other: handoff and archiving ask whether a fixer session is
   // working, and sessions run in their workspace's worktree.
+  // One GitHub client for the whole agent (workspaces read issues, the ratchet reads PRs): its login cache
+  // and rate-limit pause are shared.
+  const github = lazyGitHubClient({ ghBin: config.ghBin, childEnv: ownedChildEnv });
   const workspaces = createCoreWorkspaces({
     config: { ...config, childEnv: ownedChildEnv },
     database: store.database,
+    github,
     fixerActivity: { isFixerActive: (workspaceId) => sessions.isFixerActive(workspaceId) },
     processGroups,
     logger,
@@ -107,6 +114,11 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
   await workspaces.resumeInterrupted();
   const terminals = new TerminalManager({ logger });
   const version = readAgentVersion();
+  const existingWorkspace = async (id: string) => {
+    const workspace = await workspaces.get(id);
+    if (!workspace) throw new AgentRequestError('not_found', `no workspace ${id}`);
+    return workspace;
+  };
   const server = new AgentServer({
     socketPath: config.socketPath,
     socketMode: config.socketMode,
@@ -129,6 +141,23 @@ export async function startAgent(options: StartAgentOptions): Promise<RunningAge
         }),
       terminalEnv: config.childEnv,
       homeDir: config.homeDir,
+      ratchet: createRatchetHandlers({
+        sessions,
+        dispatches: new RatchetDispatchLedger(store.database),
+        github,
+        existingWorkspace,
+        readyWorkspace: async (id) => {
+          const workspace = await existingWorkspace(id);
+          if (workspace.status !== 'READY') {
+            throw new AgentRequestError(
+              'conflict',
+              `workspace ${id} is ${workspace.status}; a fixer runs only in a READY workspace`,
+            );
+          }
+          return workspace;
+        },
+        worktreePath: (id) => workspaces.worktreePath(id),
+      }),
     }),
   });
   try {

@@ -19,6 +19,8 @@ import {
   NdjsonWriter,
   type PortableWorkspaceState,
   type PortableWorkspaceStateInput,
+  type PullRequestSnapshot,
+  type ReviewTrustPolicy,
   SessionEvent,
   type SessionSnapshot,
   safeParseJson,
@@ -46,6 +48,8 @@ export class AgentClientError extends Error {
   constructor(
     readonly code: AgentErrorCode,
     message: string,
+    /** Set only for a rate limit (GitHub's, from ratchetSnapshot): wait at least this long. */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(message);
     this.name = 'AgentClientError';
@@ -551,6 +555,50 @@ export class AgentClient {
     }) as SessionFeed;
   }
 
+  // ---- the ratchet (the cloud's ratchet actor drives these) ----
+
+  /**
+   * The workspace's PR, read by gh inside the VM with the VM's own login; null when it has no PR url.
+   * GitHub failures reject with `unavailable`; a rate limit also carries `retryAfterSeconds`.
+   */
+  ratchetSnapshot(
+    workspaceId: string,
+    options: { trust?: ReviewTrustPolicy } = {},
+  ): Promise<{ snapshot: PullRequestSnapshot | null; prUrl: string | null }> {
+    return this.request(
+      'ratchet.snapshot',
+      {
+        workspaceId,
+        ...(options.trust
+          ? { trust: { triggerMode: options.trust.triggerMode, trustedBots: [...options.trust.trustedBots] } }
+          : {}),
+      },
+      // gh pages through every line comment; a large PR takes a while.
+      { timeoutMs: 2 * 60_000 },
+    );
+  }
+
+  /**
+   * Queues the fixer prompt in the workspace's idle ratchet session (or a new one). Idempotent on
+   * dispatchId: a retry answers the same session with `reused: true`. `conflict` while a fixer works.
+   */
+  dispatchFixer(params: AgentParams<'ratchet.dispatch'>): Promise<AgentResult<'ratchet.dispatch'>> {
+    return this.request('ratchet.dispatch', params);
+  }
+
+  /** RUNNING, COMPLETED (its turn ended normally) or DIED (crashed, errored, or the session is gone). */
+  fixerStatus(params: AgentParams<'ratchet.fixer_status'>): Promise<AgentResult<'ratchet.fixer_status'>> {
+    return this.request('ratchet.fixer_status', params);
+  }
+
+  /** Stops the workspace's working fixer, if there is one (a workspace id or the method's params). */
+  stopFixer(
+    workspace: string | AgentParams<'ratchet.stop_fixer'>,
+  ): Promise<AgentResult<'ratchet.stop_fixer'>> {
+    const params = typeof workspace === 'string' ? { workspaceId: workspace } : workspace;
+    return this.request('ratchet.stop_fixer', params, { timeoutMs: 60_000 });
+  }
+
   // ---- terminals ----
 
   createTerminal(params: AgentParams<'terminal.create'> = {}): Promise<TerminalInfo> {
@@ -657,7 +705,7 @@ export class AgentClient {
         clearTimeout(pending.timer);
         if (!frame.ok) {
           const error = frame.error ?? { code: 'internal', message: 'request failed' };
-          pending.reject(new AgentClientError(error.code, error.message));
+          pending.reject(new AgentClientError(error.code, error.message, error.retryAfterSeconds ?? null));
           return;
         }
         const result = AgentMethods[pending.method].result.safeParse(frame.result);

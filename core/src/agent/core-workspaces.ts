@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type * as GitHubModule from '../github/index.js';
+import type { GitHubClient } from '../github/client.js';
 import type {
   CreateWorkspaceInput,
   PortableWorkspaceState,
@@ -20,7 +20,7 @@ import {
   WorkspaceService,
 } from '../workspace/index.js';
 import type { AgentConfig } from './config.js';
-import { loadModule } from './load-module.js';
+import { lazyGitHubClient } from './github-client.js';
 import type { AgentWorkspaceBridge } from './workspaces.js';
 
 export interface CoreWorkspacesOptions {
@@ -30,6 +30,8 @@ export interface CoreWorkspacesOptions {
   fixerActivity: FixerActivity;
   /** Where each setup script's process group is recorded (the agent reaps them after a crash). */
   processGroups?: ProcessGroupRecorder;
+  /** The agent's shared GitHub client (github-client.ts); one of its own when not given. */
+  github?: () => Promise<GitHubClient>;
   logger: Logger;
 }
 
@@ -43,7 +45,7 @@ export function createCoreWorkspaces(options: CoreWorkspacesOptions): CoreWorksp
   const service = new WorkspaceService({
     store: new SqliteWorkspaceStore(options.database),
     git: createGitRunner({ env: config.childEnv }),
-    github: lazyGitHub(config),
+    github: gitHubBridge(options.github ?? lazyGitHubClient(config)),
     reposRoot: resolve(config.dataDir, 'repos'),
     worktreesRoot: resolve(config.dataDir, 'worktrees'),
     location: config.workspaceLocation,
@@ -60,15 +62,7 @@ export function createCoreWorkspaces(options: CoreWorkspacesOptions): CoreWorksp
  * core/github, loaded on the first call: only a workspace created from an issue (or without a branch
  * prefix) asks GitHub anything, and an idle VM should not hold the domain's code until one does.
  */
-function lazyGitHub(config: AgentConfig): WorkspaceGitHubBridge {
-  let client: Promise<GitHubModule.GitHubClient> | null = null;
-  const load = () => {
-    client ??= loadModule<typeof GitHubModule>('../github/index.js').then(
-      ({ GitHubClient, createGhRunner }) =>
-        new GitHubClient({ runner: createGhRunner({ ghPath: config.ghBin, env: config.childEnv }) }),
-    );
-    return client;
-  };
+function gitHubBridge(load: () => Promise<GitHubClient>): WorkspaceGitHubBridge {
   return {
     getIssue: async (issueUrl) => (await load()).getIssue(issueUrl),
     getViewerLogin: async () => (await load()).getViewerLogin(),

@@ -8,6 +8,7 @@ import {
 import type { TerminalManager } from '../terminal/index.js';
 import type { CredentialStatus } from './credentials.js';
 import { AgentRequestError } from './errors.js';
+import type { RatchetHandlers } from './ratchet-handlers.js';
 import type { AgentHandlers } from './server.js';
 import type { SessionRegistry } from './sessions.js';
 import type { AgentWorkspaceBridge } from './workspaces.js';
@@ -24,6 +25,8 @@ export interface HandlerDependencies {
   /** Environment and home directory for terminal shells. */
   terminalEnv: Readonly<Record<string, string>>;
   homeDir: string;
+  /** The ratchet's methods (ratchet-handlers.ts), built by the composition root beside these. */
+  ratchet: RatchetHandlers;
 }
 
 const ok = { ok: true } as const;
@@ -205,6 +208,8 @@ export function createAgentHandlers(deps: HandlerDependencies): AgentHandlers {
           close: subscription.unsubscribe,
         };
       }),
+
+    ...deps.ratchet,
 
     unsubscribe: (p, context) => {
       if (!context.unsubscribe(p.subscriptionId)) {

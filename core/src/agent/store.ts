@@ -86,6 +86,14 @@ const MIGRATIONS = [
      start_time TEXT,
      recorded_at TEXT NOT NULL
    );`,
+  // Which session each ratchet dispatch went to (ratchet-dispatches.ts): a retried dispatch answers
+  // from here instead of sending the fixer prompt twice.
+  `CREATE TABLE ratchet_dispatches (
+     dispatch_id TEXT PRIMARY KEY,
+     workspace_id TEXT NOT NULL,
+     session_id TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );`,
 ];
 
 /** The database file and the files SQLite keeps beside it in WAL mode. */

@@ -9,6 +9,7 @@ import {
   GhReviewLineCommentPageSchema,
   type GitHubIssue,
   type PullRequestSnapshot,
+  type ReviewTrustPolicy,
 } from '../protocol/github.js';
 import { safeParseJson } from '../protocol/json.js';
 import { classifyGhFailure, GitHubError } from './errors.js';
@@ -116,15 +117,22 @@ export class GitHubClient {
     return all;
   }
 
-  /** Everything the ratchet needs about one PR, with review activity by the gh user left out. */
-  async getPullRequestSnapshot(ref: PullRequestRef | string): Promise<PullRequestSnapshot> {
+  /**
+   * Everything the ratchet needs about one PR. Review activity counts only from trusted authors
+   * (`options.trust`, default: CHANGES_REQUESTED reviews by owners, members and collaborators), never
+   * from the gh user; everything else is left out of the snapshot.
+   */
+  async getPullRequestSnapshot(
+    ref: PullRequestRef | string,
+    options: { trust?: ReviewTrustPolicy } = {},
+  ): Promise<PullRequestSnapshot> {
     const pr = toPullRequestRef(ref);
     const [view, lineComments, viewer] = await Promise.all([
       this.getPullRequest(pr),
       this.listReviewLineComments(pr),
       this.getViewerLogin(pr.host),
     ]);
-    return buildPullRequestSnapshot(pr, view, lineComments, viewer);
+    return buildPullRequestSnapshot(pr, view, lineComments, viewer, options.trust);
   }
 
   /** `gh issue view <n> --repo o/r --json number,title,body,url`. */

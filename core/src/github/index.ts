@@ -2,13 +2,13 @@
 // the user's credentials stay on the machine (the VM) where gh is logged in.
 //
 //   const github = new GitHubClient({ runner: createGhRunner({ env, ghPath: '/usr/bin/gh' }) });
-//   await github.getPullRequestSnapshot('https://github.com/o/r/pull/1');   // → PullRequestSnapshot
+//   await github.getPullRequestSnapshot('https://github.com/o/r/pull/1', { trust });   // → PullRequestSnapshot
 //   await github.getIssue('https://github.com/o/r/issues/5');                // → GitHubIssue
 //   await github.getViewerLogin();                                            // cached 5 min
 //
 // gh commands the product depends on (gh 2.23 and later):
 //   gh pr view <n> --repo [host/]o/r --json number,state,isDraft,reviewDecision,mergedAt,mergeStateStatus,
-//        statusCheckRollup,headRefName,baseRefName,reviews,comments,url
+//        statusCheckRollup,headRefName,headRefOid,baseRefName,reviews,comments,url
 //   gh api [--hostname h] --include repos/o/r/pulls/<n>/comments?per_page=100&page=<p>
 //   gh api [--hostname h] user --jq .login
 //   gh issue view <n> --repo [host/]o/r --json number,title,body,url
@@ -38,5 +38,5 @@ export {
   toIssueRef,
   toPullRequestRef,
 } from './refs.js';
-export { collectReviewActivity, type ReviewActivity } from './review-activity.js';
+export { collectReviewActivity, isTrustedAuthor, type ReviewActivity } from './review-activity.js';
 export { buildPullRequestSnapshot } from './snapshot.js';

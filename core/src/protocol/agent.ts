@@ -8,6 +8,7 @@ import {
   SessionRuntime,
   SessionSnapshot,
 } from './chat.js';
+import { PullRequestSnapshotSchema, ReviewTrustPolicySchema } from './github.js';
 import { TerminalInfo } from './terminal.js';
 import {
   CreateWorkspaceInputSchema,
@@ -24,7 +25,7 @@ import {
  * never crosses the socket; then the client sends `request` frames and gets one `response` per request id,
  * plus `event` frames for its subscriptions. Bump AGENT_PROTOCOL_VERSION on any incompatible change.
  */
-export const AGENT_PROTOCOL_VERSION = 3;
+export const AGENT_PROTOCOL_VERSION = 4;
 
 /**
  * A frame may carry a whole session snapshot, which can be far larger than one CLI line; the socket is
@@ -47,8 +48,16 @@ export const AgentErrorCode = z.enum([
 ]);
 export type AgentErrorCode = z.infer<typeof AgentErrorCode>;
 
-/** Errors crossing the boundary: a code to branch on and a message a user can act on. */
-export const AgentError = z.object({ code: AgentErrorCode, message: z.string() });
+/**
+ * Errors crossing the boundary: a code to branch on and a message a user can act on. `retryAfterSeconds`
+ * is set exactly when the failure is a rate limit (GitHub's, for `ratchet.snapshot`; code `unavailable`):
+ * the caller waits at least that long before asking again.
+ */
+export const AgentError = z.object({
+  code: AgentErrorCode,
+  message: z.string(),
+  retryAfterSeconds: z.number().int().nonnegative().optional(),
+});
 export type AgentError = z.infer<typeof AgentError>;
 
 const Id = z.string().min(1).max(200);
@@ -114,6 +123,12 @@ export const SessionReplay = z.object({
   seq: z.number().int().nonnegative(),
 });
 export type SessionReplay = z.infer<typeof SessionReplay>;
+
+/** A fixer's prompt is one message; the same bound as session.send. */
+export const MAX_FIXER_PROMPT_CHARS = 512 * 1024;
+
+/** How a dispatched fixer stands (core/ratchet's FixerOutcome). */
+export const FixerOutcomeSchema = z.enum(['RUNNING', 'COMPLETED', 'DIED']);
 
 const Empty = z.object({});
 const Ack = z.object({ ok: z.literal(true) });
@@ -257,6 +272,46 @@ export const AgentMethods = {
   'terminal.subscribe': {
     params: z.object({ terminalId: Id, subscriptionId: Id }),
     result: z.object({ terminal: TerminalInfo, scrollback: z.string() }),
+  },
+
+  /**
+   * The workspace's PR as the ratchet sees it, read with gh inside the VM as the VM's own gh login.
+   * `snapshot` and `prUrl` are null when the workspace has no PR url. `trust` (default: CHANGES_REQUESTED
+   * reviews by owners, members, collaborators) decides whose activity counts and reaches `reviewFeedback`.
+   * GitHub failures are `unavailable` with a message naming the cause; a rate limit carries
+   * `retryAfterSeconds`.
+   */
+  'ratchet.snapshot': {
+    params: z.object({ workspaceId: WorkspaceId, trust: ReviewTrustPolicySchema.optional() }),
+    result: z.object({ snapshot: PullRequestSnapshotSchema.nullable(), prUrl: z.string().nullable() }),
+  },
+  /**
+   * Starts a fixer: the workspace's idle ratchet session (or a new one: workflow 'ratchet', permissionMode
+   * 'bypassPermissions') gets `prompt` queued with message id `dispatchId`. Idempotent on dispatchId: a
+   * retry answers the same session and message with `reused: true` and sends nothing twice. `conflict`
+   * while a ratchet session works on another dispatch.
+   */
+  'ratchet.dispatch': {
+    params: z.object({
+      workspaceId: WorkspaceId,
+      dispatchId: Id,
+      prompt: z.string().min(1).max(MAX_FIXER_PROMPT_CHARS),
+      model: ModelName.optional(),
+    }),
+    result: z.object({ sessionId: z.string(), messageId: z.string(), reused: z.boolean() }),
+  },
+  /**
+   * RUNNING while the dispatch's message waits or its turn runs; COMPLETED once that turn ended normally;
+   * DIED when the CLI exited abnormally, the turn errored, the message was dropped, or the session is gone.
+   */
+  'ratchet.fixer_status': {
+    params: z.object({ workspaceId: WorkspaceId, sessionId: Id, dispatchId: Id }),
+    result: z.object({ outcome: FixerOutcomeSchema, detail: z.string().nullable() }),
+  },
+  /** Stops the workspace's working ratchet session (its queue is dropped); `stopped: false` when none was. */
+  'ratchet.stop_fixer': {
+    params: z.object({ workspaceId: WorkspaceId }),
+    result: z.object({ stopped: z.boolean(), sessionId: z.string().nullable() }),
   },
 
   /** Ends a session or terminal subscription of this connection. */

@@ -31,6 +31,8 @@ const GhActorSchema = z.object({ login: z.string() }).nullish();
 export const GhReviewSchema = z.object({
   id: z.string().nullish(),
   author: GhActorSchema,
+  /** OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, MANNEQUIN, NONE. */
+  authorAssociation: z.string().nullish(),
   state: z.string(),
   body: z.string().nullish(),
   submittedAt: z.string().nullish(),
@@ -40,6 +42,7 @@ export type GhReview = z.output<typeof GhReviewSchema>;
 export const GhIssueCommentSchema = z.object({
   id: z.string().nullish(),
   author: GhActorSchema,
+  authorAssociation: z.string().nullish(),
   body: z.string().nullish(),
   createdAt: z.string().nullish(),
   url: z.string().nullish(),
@@ -60,6 +63,8 @@ export const GhPrViewSchema = z.object({
   mergedAt: z.string().nullish(),
   mergeStateStatus: z.string().nullish(),
   headRefName: z.string().nullish(),
+  /** The head commit's sha. */
+  headRefOid: z.string().nullish(),
   baseRefName: z.string().nullish(),
   statusCheckRollup: z.array(GhStatusCheckSchema).nullish(),
   reviews: z.array(GhReviewSchema).nullish(),
@@ -77,6 +82,7 @@ export const GH_PR_VIEW_FIELDS = [
   'mergeStateStatus',
   'statusCheckRollup',
   'headRefName',
+  'headRefOid',
   'baseRefName',
   'reviews',
   'comments',
@@ -87,6 +93,7 @@ export const GH_PR_VIEW_FIELDS = [
 export const GhReviewLineCommentSchema = z.object({
   id: z.number().int(),
   user: z.object({ login: z.string() }).nullish(),
+  author_association: z.string().nullish(),
   body: z.string().nullish(),
   path: z.string().nullish(),
   line: z.number().int().nullish(),
@@ -152,6 +159,8 @@ export type CheckSummary = z.output<typeof CheckSummarySchema>;
 export const ReviewFeedbackSchema = z.object({
   kind: z.enum(['review', 'line_comment', 'conversation']),
   author: z.string(),
+  /** GitHub's author association; only OWNER, MEMBER and COLLABORATOR (or a trusted bot) get this far. */
+  authorAssociation: z.string().nullable().default(null),
   body: z.string(),
   /** Review state for kind=review (CHANGES_REQUESTED, COMMENTED). */
   reviewState: z.string().nullable(),
@@ -172,6 +181,8 @@ export const PullRequestSnapshotSchema = z.object({
   displayState: PrDisplayStateSchema,
   isDraft: z.boolean(),
   headRefName: z.string().nullable(),
+  /** The head commit's sha (gh's headRefOid): the ratchet's dedup key is on it. */
+  headSha: z.string().nullable().default(null),
   baseRefName: z.string().nullable(),
   reviewDecision: z.string().nullable(),
   mergeStateStatus: z.string().nullable(),
@@ -179,13 +190,52 @@ export const PullRequestSnapshotSchema = z.object({
   checks: z.array(CheckSummarySchema),
   hasChangesRequested: z.boolean(),
   hasMergeConflict: z.boolean(),
-  /** ISO time of the newest review, PR comment or line comment by someone other than the gh user. */
+  /**
+   * ISO time of the newest triggering review activity by a trusted author (ReviewTrustPolicy): a
+   * CHANGES_REQUESTED review, and with 'all_feedback' also COMMENTED reviews and comments. Untrusted
+   * activity and the gh user's own never move it.
+   */
   latestReviewActivityAt: z.string().nullable(),
+  /** What trusted authors wrote; nothing by anyone else is here, so nothing of theirs reaches a prompt. */
   reviewFeedback: z.array(ReviewFeedbackSchema),
   /** The gh user the snapshot was taken as; their own comments are excluded above. */
   viewerLogin: z.string(),
 });
 export type PullRequestSnapshot = z.output<typeof PullRequestSnapshotSchema>;
+
+/**
+ * Who may start a fixer and whose feedback a fixer reads. An author is trusted iff GitHub says they can
+ * push (authorAssociation OWNER, MEMBER or COLLABORATOR) or their exact login is in `trustedBots`; never
+ * the gh user itself. Names prove nothing: `x[bot]` or a renamed account is judged by association alone.
+ */
+export const ReviewTriggerModeSchema = z.enum(['changes_requested', 'all_feedback']);
+export type ReviewTriggerMode = z.output<typeof ReviewTriggerModeSchema>;
+
+/** Author associations whose holders can push to the repository. */
+export const TRUSTED_AUTHOR_ASSOCIATIONS: readonly string[] = ['OWNER', 'MEMBER', 'COLLABORATOR'];
+
+const GitHubLoginSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/, 'a GitHub login (optionally ending in [bot])');
+
+export const ReviewTrustPolicySchema = z.object({
+  /**
+   * 'changes_requested' (default): only CHANGES_REQUESTED reviews by trusted authors start a fixer.
+   * 'all_feedback': also their COMMENTED reviews, conversation comments and line comments.
+   */
+  triggerMode: ReviewTriggerModeSchema.default('changes_requested'),
+  /** Exact logins (compared case-insensitively, as GitHub does) trusted whatever their association. */
+  trustedBots: z.array(GitHubLoginSchema).max(100).default([]),
+});
+export interface ReviewTrustPolicy {
+  readonly triggerMode: ReviewTriggerMode;
+  readonly trustedBots: readonly string[];
+}
+
+export const DEFAULT_REVIEW_TRUST_POLICY: ReviewTrustPolicy = {
+  triggerMode: 'changes_requested',
+  trustedBots: [],
+};
 
 export const GitHubErrorCodeSchema = z.enum([
   'cli_not_installed',

@@ -51,6 +51,12 @@ export const PortableWorkspaceStateSchema = z.object({
    * side keep refusing a situation that was already handed to a fixer even if the PR flips back to it.
    */
   ratchetDispatchKeys: z.array(z.string().max(4096)).max(50).default([]),
+  /**
+   * The desktop's "fixer active" marker: the id of a ratchet fixer session working on the sender's side.
+   * The cloud refuses a send that carries one (409 "Fixer session active — wait or stop it first").
+   * Absent or null: no fixer is working (an export from the VM never carries one).
+   */
+  ratchetActiveSessionId: z.string().min(1).max(200).nullable().optional(),
   exportedAt: IsoTimeSchema,
 });
 export type PortableWorkspaceState = z.output<typeof PortableWorkspaceStateSchema>;

@@ -1,12 +1,25 @@
 import { snapshotKey } from './snapshot-key.js';
 import { deriveRatchetState } from './state.js';
 import { isLaterThan, laterOf } from './time.js';
-import type { FixerStatus, RatchetDecision, RatchetMemory, RatchetReason, RatchetSnapshot } from './types.js';
+import type {
+  FixerStatus,
+  RatchetDecision,
+  RatchetLimits,
+  RatchetMemory,
+  RatchetReason,
+  RatchetSnapshot,
+} from './types.js';
 
 /** A fixer that died is re-dispatched for the same key at most this many times, then the ratchet stalls. */
 export const MAX_FIXER_RETRIES = 3;
 /** How many past dispatch keys are remembered to refuse a situation that flips back (A → B → A). */
 export const MAX_REMEMBERED_DISPATCH_KEYS = 50;
+/** Fixer runs per PR per 24 h (retries included) unless the caller sets another cap. */
+export const DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY = 10;
+/** The window the daily cap counts dispatches in. */
+export const RATCHET_DISPATCH_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Safety bound on remembered dispatch times (a cap above this would never be reached). */
+export const MAX_REMEMBERED_DISPATCH_TIMES = 1000;
 
 export function initialRatchetMemory(overrides: Partial<RatchetMemory> = {}): RatchetMemory {
   const lastDispatchKey = overrides.lastDispatchKey ?? null;
@@ -18,8 +31,16 @@ export function initialRatchetMemory(overrides: Partial<RatchetMemory> = {}): Ra
     dispatchOutcome: null,
     dispatchRetryCount: 0,
     dispatchStalled: false,
+    dispatchTimesMs: [],
     ...overrides,
   };
+}
+
+/** How many dispatches of the memory fall in the 24 h before `nowMs` (the daily cap counts these). */
+export function dispatchesInLastDay(memory: RatchetMemory, nowMs: number): number {
+  const since = nowMs - RATCHET_DISPATCH_WINDOW_MS;
+  // `?? []`: memory persisted before the field existed may reach here through an unchecked cast.
+  return (memory.dispatchTimesMs ?? []).filter((at) => at > since).length;
 }
 
 /**
@@ -27,13 +48,18 @@ export function initialRatchetMemory(overrides: Partial<RatchetMemory> = {}): Ra
  * disabled → DISABLED; no PR → WAITING; merged → COMPLETED; closed → WAITING; fixer alive → FIXER_ACTIVE;
  * CI still running without a conflict → WAITING; same key as the last dispatch whose fixer died → retry
  * (at most MAX_FIXER_RETRIES) else WAITING stalled; nothing actionable → WAITING clean; same key as the
- * last dispatch → WAITING stalled; a remembered key → WAITING; another session working → WAITING;
- * otherwise TRIGGER_FIXER.
+ * last dispatch → WAITING stalled; a remembered key → WAITING; the daily cap reached → WAITING daily_cap;
+ * another session working → WAITING; otherwise TRIGGER_FIXER.
+ *
+ * Review feedback is actionable only when its newest triggering activity is later than the memory's
+ * reviewLastCheckedAt: a standing CHANGES_REQUESTED decision alone is a fix waiting for re-review (clean).
+ * `limits` carries the caller's clock for the daily cap; without it there is no cap.
  */
 export function decide(
   memory: RatchetMemory,
   snapshot: RatchetSnapshot | null,
   fixer: FixerStatus,
+  limits?: RatchetLimits,
 ): RatchetDecision {
   const state = deriveRatchetState(snapshot, memory.enabled);
   const key = snapshot === null ? null : snapshotKey(snapshot);
@@ -53,8 +79,12 @@ export function decide(
   const ciTerminal = snapshot.ciStatus === 'SUCCESS' || snapshot.ciStatus === 'FAILURE';
   if (!ciTerminal && !snapshot.hasMergeConflict) return result('WAITING', 'ci_running');
 
-  const trigger = (reason: RatchetReason): RatchetDecision =>
-    fixer.otherSessionWorking ? result('WAITING', 'session_busy') : result('TRIGGER_FIXER', reason);
+  const capReached =
+    limits !== undefined && dispatchesInLastDay(memory, limits.nowMs) >= limits.maxDispatchesPerDay;
+  const trigger = (reason: RatchetReason): RatchetDecision => {
+    if (capReached) return result('WAITING', 'daily_cap');
+    return fixer.otherSessionWorking ? result('WAITING', 'session_busy') : result('TRIGGER_FIXER', reason);
+  };
 
   const sameAsLastDispatch = key === memory.lastDispatchKey;
   // Checked before "actionable": the dispatch may have been for review activity that is no longer new
@@ -75,7 +105,6 @@ export function decide(
 function actionableReason(memory: RatchetMemory, snapshot: RatchetSnapshot): RatchetReason | null {
   if (snapshot.ciStatus === 'FAILURE') return 'ci_failed';
   if (snapshot.hasMergeConflict) return 'merge_conflict';
-  if (snapshot.hasChangesRequested) return 'review_feedback';
   if (isLaterThan(snapshot.latestReviewActivityAt, memory.reviewLastCheckedAt)) return 'review_feedback';
   return null;
 }
@@ -83,17 +112,20 @@ function actionableReason(memory: RatchetMemory, snapshot: RatchetSnapshot): Rat
 /**
  * The memory after acting on a decision. A dispatch records its key (the dedup key) and the newest review
  * activity it covers; the snapshot's own activity time is used rather than "now" so a comment written
- * between the fetch and the dispatch still counts as new on the next poll.
+ * between the fetch and the dispatch still counts as new on the next poll. With `nowMs` (the caller's
+ * clock), the dispatch time is recorded for the daily cap and times older than 24 h are dropped.
  */
 export function applyDecision(
   memory: RatchetMemory,
   decision: RatchetDecision,
   snapshot: RatchetSnapshot | null,
+  nowMs?: number,
 ): RatchetMemory {
   if (decision.action === 'TRIGGER_FIXER' && decision.key !== null) {
     const isRetry = decision.reason === 'retry_after_fixer_died';
     const keys = memory.dispatchKeys.filter((k) => k !== decision.key);
     keys.push(decision.key);
+    const times = memory.dispatchTimesMs ?? [];
     return {
       ...memory,
       lastDispatchKey: decision.key,
@@ -102,6 +134,12 @@ export function applyDecision(
       dispatchOutcome: 'RUNNING',
       dispatchRetryCount: isRetry ? memory.dispatchRetryCount + 1 : 0,
       dispatchStalled: false,
+      dispatchTimesMs:
+        nowMs === undefined
+          ? times
+          : [...times.filter((at) => at > nowMs - RATCHET_DISPATCH_WINDOW_MS), nowMs].slice(
+              -MAX_REMEMBERED_DISPATCH_TIMES,
+            ),
     };
   }
   if (decision.reason === 'stalled' || decision.reason === 'retries_exhausted') {

@@ -19,6 +19,8 @@ export interface FixerPromptOptions {
 export function buildFixerPrompt(snapshot: RatchetSnapshot, options: FixerPromptOptions = {}): string {
   const replyToComments = options.replyToComments ?? true;
   const base = snapshot.baseRefName === null ? null : inlineText(snapshot.baseRefName, 255);
+  const headSha = commitSha(snapshot.headSha);
+  const branch = branchName(snapshot.headRefName ?? null);
   const failing = snapshot.checks.filter((check) => check.failed);
   const feedback = promptFeedback(snapshot.reviewFeedback);
   const lines: string[] = [];
@@ -32,6 +34,7 @@ export function buildFixerPrompt(snapshot: RatchetSnapshot, options: FixerPrompt
   lines.push('');
   lines.push('## Current status');
   lines.push(`- Merge conflict with the base branch: ${snapshot.hasMergeConflict ? 'YES' : 'no'}`);
+  lines.push(`- Head commit of the pull request: ${headSha === null ? 'unknown' : `\`${headSha}\``}`);
   lines.push(`- CI: ${snapshot.ciStatus}`);
   lines.push(`- Changes requested by a reviewer: ${snapshot.hasChangesRequested ? 'yes' : 'no'}`);
   if (failing.length > 0) {
@@ -77,14 +80,40 @@ export function buildFixerPrompt(snapshot: RatchetSnapshot, options: FixerPrompt
       : "4. Run the project's checks (typecheck, lint, tests, build — see the project's scripts) and make them pass.",
   );
   lines.push(
-    '5. Commit with a message that says why, then `git push`. Push only real fixes: if nothing needed changing, do not create an empty commit.',
+    '5. Commit with a message that says why, then push. Push only real fixes: if nothing needed changing, do not create an empty commit.',
   );
+  lines.push(...pushRules(branch, headSha));
   lines.push(
     replyToComments
       ? `6. Reply on the pull request (\`gh pr comment ${snapshot.number} --body …\`), @-mentioning each reviewer whose feedback you addressed, saying what changed. Do not resolve threads you did not address.`
       : '6. Do not post comments on the pull request; summarise what you changed in your final message.',
   );
   return lines.join('\n');
+}
+
+/** A sha as GitHub prints it, or null: anything else never reaches a command line in the prompt. */
+function commitSha(sha: string | null): string | null {
+  return sha !== null && /^[0-9a-f]{40,64}$/i.test(sha) ? sha.toLowerCase() : null;
+}
+
+/** A branch name that is safe on a shell line as it is; anything unusual is left to the fixer to look up. */
+function branchName(name: string | null): string | null {
+  return name !== null && /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(name) ? name : null;
+}
+
+/**
+ * Someone may push to the branch while the fixer works; their commits must survive. A plain push is
+ * refused when the branch moved; a lease on the expected head refuses the same after a rebase.
+ */
+function pushRules(branch: string | null, headSha: string | null): string[] {
+  const name = branch ?? '<branch>';
+  const lease = `git push --force-with-lease=${name}:${headSha ?? '<head sha you started from>'}`;
+  return [
+    '   How to push:',
+    `   - Use plain \`git push\`. Only if you rebased, use \`${lease}\`${headSha === null ? '' : ' (the head commit above is the one you started from)'}.`,
+    '   - Never use `git push --force` or a `--force-with-lease` without the expected commit.',
+    `   - If the remote refuses the push because the branch moved (someone else pushed), run \`git fetch origin\`, merge \`origin/${name}\` into your branch keeping their commits, check again, and push again. Never overwrite commits you did not write.`,
+  ];
 }
 
 function promptFeedback(items: readonly RatchetFeedback[]): RatchetFeedback[] {

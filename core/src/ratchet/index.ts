@@ -5,11 +5,16 @@
 // no node: imports, no other domain. Time only enters through the snapshot's own timestamps.
 //
 // A poll cycle, as the caller (workflow or desktop loop) drives it:
-//   const decision = decide(memory, snapshot, { active: fixerAlive, otherSessionWorking });
-//   memory = applyDecision(memory, decision, snapshot);           // persist memory (lastDispatchKey = dedup key)
+//   const decision = decide(memory, snapshot, { active: fixerAlive, otherSessionWorking },
+//                           { nowMs, maxDispatchesPerDay: DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY });
+//   memory = applyDecision(memory, decision, snapshot, nowMs);    // persist memory (lastDispatchKey = dedup key)
 //   if (decision.action === 'TRIGGER_FIXER') dispatch(buildFixerPrompt(snapshot));
+// The snapshot source applies a ReviewTrustPolicy (core/github's getPullRequestSnapshot(url, {trust})):
+// only trusted authors' activity is in a snapshot, so only they can trigger and reach a prompt.
 //   ... when the fixer ends: memory = settleFixer(memory, exitedCleanly ? 'COMPLETED' : 'DIED');
 //   multiplier = nextBackoffMultiplier(multiplier, cycleOutcome); sleep(pollDelayMs(base, multiplier));
+
+export { DEFAULT_REVIEW_TRUST_POLICY } from '../protocol/github.js';
 export {
   MAX_BACKOFF_MULTIPLIER,
   nextBackoffMultiplier,
@@ -18,10 +23,14 @@ export {
 } from './backoff.js';
 export {
   applyDecision,
+  DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY,
   decide,
+  dispatchesInLastDay,
   initialRatchetMemory,
   MAX_FIXER_RETRIES,
   MAX_REMEMBERED_DISPATCH_KEYS,
+  MAX_REMEMBERED_DISPATCH_TIMES,
+  RATCHET_DISPATCH_WINDOW_MS,
   settleFixer,
 } from './decide.js';
 export {
@@ -41,8 +50,11 @@ export {
   type RatchetCiStatus,
   type RatchetDecision,
   type RatchetFeedback,
+  type RatchetLimits,
   type RatchetMemory,
   type RatchetReason,
   type RatchetSnapshot,
   type RatchetState,
+  type ReviewTriggerMode,
+  type ReviewTrustPolicy,
 } from './types.js';

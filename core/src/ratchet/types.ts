@@ -1,7 +1,14 @@
 // The ratchet's own vocabulary. It deliberately does not import the github domain: a PR snapshot from any
 // source (gh in the VM, the desktop app, a test table) can drive it as long as it has this shape.
 // core/protocol/github.ts's PullRequestSnapshot is structurally assignable to RatchetSnapshot.
+import type { ReviewTriggerMode, ReviewTrustPolicy } from '../protocol/github.js';
 import { type RatchetStateName, RatchetStateSchema } from '../protocol/workspace.js';
+
+/**
+ * Who may start a fixer and whose words reach its prompt. The snapshot source (core/github) applies it
+ * while collecting review activity, so untrusted text never enters a snapshot at all.
+ */
+export type { ReviewTriggerMode, ReviewTrustPolicy };
 
 /** Where a workspace's PR stands, from the ratchet's point of view; the names are the wire's (protocol). */
 export type RatchetState = RatchetStateName;
@@ -23,6 +30,8 @@ export interface RatchetCheck {
 export interface RatchetFeedback {
   readonly kind: 'review' | 'line_comment' | 'conversation';
   readonly author: string;
+  /** GitHub's author association (OWNER, MEMBER, COLLABORATOR, …); null when GitHub did not say. */
+  readonly authorAssociation: string | null;
   readonly body: string;
   readonly reviewState: string | null;
   readonly path: string | null;
@@ -37,11 +46,18 @@ export interface RatchetSnapshot {
   readonly url: string;
   readonly state: 'OPEN' | 'CLOSED' | 'MERGED';
   readonly baseRefName: string | null;
+  /** The head commit the snapshot saw; the dedup key is on it, so a new push is a new situation. */
+  readonly headSha: string | null;
+  /** The PR's branch, for the fixer's push instructions (optional: not every source knows it). */
+  readonly headRefName?: string | null;
   readonly ciStatus: RatchetCiStatus;
   readonly checks: readonly RatchetCheck[];
   readonly hasChangesRequested: boolean;
   readonly hasMergeConflict: boolean;
-  /** ISO time of the newest review activity by someone other than the user. */
+  /**
+   * ISO time of the newest *triggering* review activity by a trusted author (see ReviewTrustPolicy):
+   * untrusted activity never moves it.
+   */
   readonly latestReviewActivityAt: string | null;
   readonly reviewFeedback: readonly RatchetFeedback[];
 }
@@ -65,6 +81,17 @@ export interface RatchetMemory {
   readonly dispatchRetryCount: number;
   /** The last dispatch did not move the PR (or kept dying); a human should look. */
   readonly dispatchStalled: boolean;
+  /**
+   * Epoch milliseconds of the dispatches (retries included) of the last 24 h, oldest first: the daily
+   * cap counts them. Times enter only through applyDecision's `nowMs`, so decide stays clock-free.
+   */
+  readonly dispatchTimesMs: readonly number[];
+}
+
+/** The daily cap on fixer runs, with the caller's clock (decide reads no clock itself). */
+export interface RatchetLimits {
+  readonly nowMs: number;
+  readonly maxDispatchesPerDay: number;
 }
 
 /** What the caller knows about sessions right now. */
@@ -89,6 +116,7 @@ export type RatchetReason =
   | 'retries_exhausted'
   | 'already_dispatched'
   | 'session_busy'
+  | 'daily_cap'
   | 'retry_after_fixer_died'
   | 'ci_failed'
   | 'merge_conflict'

@@ -6,9 +6,11 @@ import fc from 'fast-check';
 import {
   applyDecision,
   decide,
+  dispatchesInLastDay,
   initialRatchetMemory,
   MAX_FIXER_RETRIES,
   MAX_REMEMBERED_DISPATCH_KEYS,
+  RATCHET_DISPATCH_WINDOW_MS,
   type RatchetMemory,
   type RatchetSnapshot,
   settleFixer,
@@ -26,6 +28,7 @@ const snapshotArb: fc.Arbitrary<RatchetSnapshot> = fc
     conflict: fc.boolean(),
     changesRequested: fc.boolean(),
     activity: fc.constantFrom(...activityTimes),
+    head: fc.constantFrom('a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40)),
   })
   .map((r) =>
     snapshot({
@@ -41,13 +44,15 @@ const snapshotArb: fc.Arbitrary<RatchetSnapshot> = fc
       hasMergeConflict: r.conflict,
       hasChangesRequested: r.changesRequested,
       latestReviewActivityAt: r.activity,
+      headSha: r.head,
     }),
   );
 
 type Event =
   | { type: 'poll'; snap: RatchetSnapshot }
   | { type: 'fixer_ends'; outcome: 'COMPLETED' | 'DIED' }
-  | { type: 'user_busy'; busy: boolean };
+  | { type: 'user_busy'; busy: boolean }
+  | { type: 'tick'; ms: number };
 
 const eventArb: fc.Arbitrary<Event> = fc.oneof(
   { weight: 6, arbitrary: snapshotArb.map((snap): Event => ({ type: 'poll', snap })) },
@@ -58,13 +63,20 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
       .map((outcome): Event => ({ type: 'fixer_ends', outcome })),
   },
   { weight: 1, arbitrary: fc.boolean().map((busy): Event => ({ type: 'user_busy', busy })) },
+  {
+    weight: 2,
+    arbitrary: fc.integer({ min: 1, max: 8 * 3600_000 }).map((ms): Event => ({ type: 'tick', ms })),
+  },
 );
 
 // Shorter than the remembered-key window, so every dispatched key is still remembered.
 const eventsArb = fc.array(eventArb, { maxLength: MAX_REMEMBERED_DISPATCH_KEYS - 10 });
 
-function simulate(events: Event[]): void {
+/** With `cap`, decisions get a clock and that daily cap; without, the old call form (no cap). */
+function simulate(events: Event[], cap: number | null = null): void {
   let memory: RatchetMemory = initialRatchetMemory({ enabled: true });
+  let nowMs = Date.parse('2024-01-01T00:00:00Z');
+  const dispatchTimes: number[] = [];
   let fixerAlive = false;
   let busy = false;
   let runningKey: string | null = null;
@@ -76,6 +88,10 @@ function simulate(events: Event[]): void {
       busy = event.busy;
       continue;
     }
+    if (event.type === 'tick') {
+      nowMs += event.ms;
+      continue;
+    }
     if (event.type === 'fixer_ends') {
       if (!fixerAlive || runningKey === null) continue;
       fixerAlive = false;
@@ -83,12 +99,14 @@ function simulate(events: Event[]): void {
       if (event.outcome === 'DIED') deaths.set(runningKey, (deaths.get(runningKey) ?? 0) + 1);
       continue;
     }
-    const decision = decide(memory, event.snap, { active: fixerAlive, otherSessionWorking: busy });
+    const limits = cap === null ? undefined : { nowMs, maxDispatchesPerDay: cap };
+    const decision = decide(memory, event.snap, { active: fixerAlive, otherSessionWorking: busy }, limits);
+    const underCap = cap === null || dispatchesInLastDay(memory, nowMs) < cap;
     const key = decision.key;
     assert.ok(key !== null);
     const isNewFailingKey =
       event.snap.state === 'OPEN' && event.snap.ciStatus === 'FAILURE' && !triggers.has(key);
-    if (isNewFailingKey && !fixerAlive && !busy) {
+    if (isNewFailingKey && !fixerAlive && !busy && underCap) {
       assert.equal(decision.action, 'TRIGGER_FIXER', `a new failing key must trigger: ${key}`);
     }
     if (decision.action === 'TRIGGER_FIXER') {
@@ -103,14 +121,30 @@ function simulate(events: Event[]): void {
       );
       fixerAlive = true;
       runningKey = key;
+      dispatchTimes.push(nowMs);
+      if (cap !== null) {
+        const inWindow = dispatchTimes.filter((at) => at > nowMs - RATCHET_DISPATCH_WINDOW_MS).length;
+        assert.ok(inWindow <= cap, `${inWindow} dispatches within 24 h, cap ${cap}`);
+      }
     }
-    memory = applyDecision(memory, decision, event.snap);
+    if (cap === null) memory = applyDecision(memory, decision, event.snap);
+    else memory = applyDecision(memory, decision, event.snap, nowMs);
   }
 }
 
 describe('ratchet / decide properties (fast-check)', () => {
   it('never dispatches twice for one key unless its fixer died, and always dispatches a new failing key', () => {
-    fc.assert(fc.property(eventsArb, simulate), { numRuns: 2000 });
+    fc.assert(
+      fc.property(eventsArb, (events) => simulate(events)),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('with a daily cap, no 24 h window ever holds more dispatches than the cap, retries included', () => {
+    fc.assert(
+      fc.property(eventsArb, fc.integer({ min: 0, max: 5 }), (events, cap) => simulate(events, cap)),
+      { numRuns: 2000 },
+    );
   });
 
   it('with fixers that always finish, every key is dispatched at most once', () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import {
   applyDecision,
+  DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY,
   decide,
+  dispatchesInLastDay,
   type FixerStatus,
   initialRatchetMemory,
   MAX_FIXER_RETRIES,
@@ -171,13 +173,48 @@ describe('ratchet / decide', () => {
     {
       label: 'a situation seen two dispatches ago',
       memory: (() => {
-        const a = dispatched(reviewed);
-        const conflicted = snapshotKey({ ...reviewed, hasMergeConflict: true });
+        const a = dispatched(red);
+        const conflicted = snapshotKey({ ...red, hasMergeConflict: true });
         return { ...a, lastDispatchKey: conflicted, dispatchKeys: [...a.dispatchKeys, conflicted] };
       })(),
-      snap: reviewed,
+      snap: red,
       action: 'WAITING',
       reason: 'already_dispatched',
+    },
+    {
+      label: 'changes still requested, nothing new since the last dispatch (waiting for re-review)',
+      memory: dispatched(reviewed),
+      snap: { ...reviewed, headSha: 'b'.repeat(40) },
+      action: 'WAITING',
+      reason: 'clean',
+    },
+    {
+      label: 'a standing CHANGES_REQUESTED decision alone (its review already handled elsewhere)',
+      memory: initialRatchetMemory({ enabled: true, reviewLastCheckedAt: '2024-01-02T05:00:00Z' }),
+      snap: reviewed,
+      action: 'WAITING',
+      reason: 'clean',
+    },
+    {
+      label: 'a new review after the fix',
+      memory: dispatched(reviewed),
+      snap: { ...reviewed, headSha: 'b'.repeat(40), latestReviewActivityAt: '2024-01-03T05:00:00Z' },
+      action: 'TRIGGER_FIXER',
+      reason: 'review_feedback',
+    },
+    {
+      label: 'the conflict is back after the fixer pushed (a new head)',
+      memory: dispatched(snapshot({ hasMergeConflict: true })),
+      snap: snapshot({ hasMergeConflict: true, headSha: 'c'.repeat(40) }),
+      action: 'TRIGGER_FIXER',
+      reason: 'merge_conflict',
+    },
+    {
+      label: 'a new push failing the same check in the same way',
+      memory: dispatched(red),
+      snap: { ...red, headSha: 'd'.repeat(40) },
+      action: 'TRIGGER_FIXER',
+      reason: 'ci_failed',
     },
     {
       label: 'a dispatch left RUNNING with no live fixer is not retried',
@@ -199,6 +236,10 @@ describe('ratchet / decide', () => {
 
   it('reports the derived state with every decision', () => {
     assert.equal(decide(enabled, failingSnapshot('1'), idle).state, 'CI_FAILED');
+    // A review fix waiting for re-review stays REVIEW_PENDING while it waits.
+    const waiting = decide(dispatched(reviewed), reviewed, idle);
+    assert.equal(waiting.state, 'REVIEW_PENDING');
+    assert.equal(waiting.reason, 'clean');
     assert.equal(decide(enabled, snapshot({ state: 'MERGED' }), idle).state, 'MERGED');
     assert.equal(decide(initialRatchetMemory(), failingSnapshot('1'), idle).state, 'IDLE');
   });
@@ -280,5 +321,79 @@ describe('ratchet / applyDecision and settleFixer', () => {
     const imported = initialRatchetMemory({ enabled: true, lastDispatchKey: snapshotKey(red) });
     assert.deepEqual(imported.dispatchKeys, [snapshotKey(red)]);
     assert.notEqual(decide(imported, red, idle).action, 'TRIGGER_FIXER');
+  });
+});
+
+describe('ratchet / daily cap', () => {
+  const day = 24 * 60 * 60 * 1000;
+  const t0 = Date.parse('2024-03-01T00:00:00Z');
+  const limits = (nowMs: number, maxDispatchesPerDay = 3) => ({ nowMs, maxDispatchesPerDay });
+
+  it('applyDecision records dispatch times (retries included) and drops those older than 24 h', () => {
+    let memory: RatchetMemory = initialRatchetMemory({ enabled: true });
+    assert.deepEqual(memory.dispatchTimesMs, []);
+    const first = failingSnapshot('1');
+    memory = applyDecision(memory, decide(memory, first, idle, limits(t0)), first, t0);
+    assert.deepEqual(memory.dispatchTimesMs, [t0]);
+    memory = settleFixer(memory, 'DIED');
+    const retry = decide(memory, first, idle, limits(t0 + 1000));
+    assert.equal(retry.reason, 'retry_after_fixer_died');
+    memory = applyDecision(memory, retry, first, t0 + 1000);
+    assert.deepEqual(memory.dispatchTimesMs, [t0, t0 + 1000]);
+    assert.equal(dispatchesInLastDay(memory, t0 + 2000), 2);
+    assert.equal(dispatchesInLastDay(memory, t0 + day + 500), 1, 'the first one left the window');
+
+    const later = failingSnapshot('2');
+    const nowMs = t0 + day + 500;
+    memory = applyDecision(memory, decide(memory, later, idle, limits(nowMs)), later, nowMs);
+    assert.deepEqual(memory.dispatchTimesMs, [t0 + 1000, nowMs], 'times older than 24 h are trimmed');
+  });
+
+  it('waits with daily_cap once the cap is reached, for new keys and retries alike, until the window moves', () => {
+    let memory: RatchetMemory = initialRatchetMemory({ enabled: true });
+    const reasons: string[] = [];
+    for (let run = 0; run < 5; run++) {
+      const snap = failingSnapshot(String(run));
+      const nowMs = t0 + run * 60_000;
+      const decision = decide(memory, snap, idle, limits(nowMs));
+      reasons.push(decision.reason);
+      memory = settleFixer(applyDecision(memory, decision, snap, nowMs), 'COMPLETED');
+    }
+    assert.deepEqual(reasons, ['ci_failed', 'ci_failed', 'ci_failed', 'daily_cap', 'daily_cap']);
+    assert.equal(memory.dispatchTimesMs.length, 3);
+
+    const died = dispatched(failingSnapshot('9'), {
+      dispatchOutcome: 'DIED',
+      dispatchTimesMs: memory.dispatchTimesMs,
+    });
+    const capped = decide(died, failingSnapshot('9'), idle, limits(t0 + 10 * 60_000));
+    assert.equal(capped.action, 'WAITING');
+    assert.equal(capped.reason, 'daily_cap', 'a retry counts against the cap too');
+
+    const nextDay = decide(memory, failingSnapshot('7'), idle, limits(t0 + day + 1));
+    assert.equal(nextDay.action, 'TRIGGER_FIXER');
+  });
+
+  it('without limits there is no cap, and the default cap is 10', () => {
+    const memory = initialRatchetMemory({
+      enabled: true,
+      dispatchTimesMs: Array.from({ length: 50 }, (_, i) => t0 + i),
+    });
+    assert.equal(decide(memory, failingSnapshot('x'), idle).action, 'TRIGGER_FIXER');
+    assert.equal(DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY, 10);
+    const nine = initialRatchetMemory({
+      enabled: true,
+      dispatchTimesMs: Array.from({ length: 9 }, () => t0),
+    });
+    const cap = { nowMs: t0 + 1, maxDispatchesPerDay: DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY };
+    assert.equal(decide(nine, failingSnapshot('x'), idle, cap).action, 'TRIGGER_FIXER');
+    const ten = { ...nine, dispatchTimesMs: [...nine.dispatchTimesMs, t0] };
+    assert.equal(decide(ten, failingSnapshot('x'), idle, cap).reason, 'daily_cap');
+  });
+
+  it('a dispatch without a clock records no time (the old call form)', () => {
+    const memory = initialRatchetMemory({ enabled: true });
+    const snap = failingSnapshot('1');
+    assert.deepEqual(applyDecision(memory, decide(memory, snap, idle), snap).dispatchTimesMs, []);
   });
 });

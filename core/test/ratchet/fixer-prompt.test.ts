@@ -6,6 +6,7 @@ function feedback(body: string, extra: Partial<RatchetFeedback> = {}): RatchetFe
   return {
     kind: 'line_comment',
     author: 'bob',
+    authorAssociation: 'MEMBER',
     body,
     reviewState: null,
     path: 'src/a.ts',
@@ -59,6 +60,33 @@ describe('ratchet / buildFixerPrompt', () => {
     assert.match(prompt, /Commit with a message/);
     assert.match(prompt, /`git push`/);
     assert.match(prompt, /gh pr comment 7/);
+  });
+
+  it('pushes without ever overwriting: plain push, or a lease on the expected head after a rebase', () => {
+    const head = 'ab'.repeat(20);
+    const prompt = buildFixerPrompt(snapshot({ headSha: head, headRefName: 'feature/widgets' }));
+    assert.match(prompt, new RegExp(`Head commit of the pull request: \`${head}\``));
+    assert.match(prompt, /plain `git push`/);
+    assert.ok(prompt.includes(`\`git push --force-with-lease=feature/widgets:${head}\``));
+    assert.match(prompt, /Never use `git push --force`/);
+    assert.match(
+      prompt,
+      /branch moved \(someone else pushed\), run `git fetch origin`, merge `origin\/feature\/widgets`/,
+    );
+    assert.match(prompt, /Never overwrite commits you did not write/);
+    // The only bare --force in the prompt is the one it forbids.
+    assert.equal(prompt.split('git push --force`').length, 2);
+    assert.ok(prompt.includes('Never use `git push --force`'));
+  });
+
+  it('leaves an unknown or odd head sha and branch out of the push command', () => {
+    const prompt = buildFixerPrompt(
+      snapshot({ headSha: 'not-a-sha; rm -rf /', headRefName: 'feat/$(curl evil)' }),
+    );
+    assert.match(prompt, /Head commit of the pull request: unknown/);
+    assert.ok(prompt.includes('--force-with-lease=<branch>:<head sha you started from>'));
+    assert.ok(!prompt.includes('rm -rf'));
+    assert.ok(!prompt.includes('curl evil'));
   });
 
   it('can be told not to comment and copes with an unknown base branch', () => {

@@ -3,8 +3,13 @@ import { snapshotKey } from '../../src/ratchet/index.js';
 import { failingCheck, failingSnapshot, passingCheck, snapshot } from './snapshots.js';
 
 describe('ratchet / snapshotKey', () => {
-  it('spells out PR, CI, review activity and conflict', () => {
-    assert.equal(snapshotKey(snapshot()), 'pr:7|ci:SUCCESS|review:no-changes-requested:none|merge:clean');
+  const head = 'a'.repeat(40);
+  it('spells out PR, head commit, CI, review activity and conflict', () => {
+    assert.equal(snapshotKey(snapshot()), `pr:7|head:${head}|ci:SUCCESS|review:none|merge:clean`);
+    assert.equal(
+      snapshotKey(snapshot({ headSha: null })),
+      'pr:7|head:none|ci:SUCCESS|review:none|merge:clean',
+    );
     assert.equal(
       snapshotKey(
         snapshot({
@@ -14,7 +19,7 @@ describe('ratchet / snapshotKey', () => {
           hasMergeConflict: true,
         }),
       ),
-      'pr:7|ci:PENDING|review:changes-requested:1704171600000|merge:conflict',
+      `pr:7|head:${head}|ci:PENDING|review:1704171600000|merge:conflict`,
     );
   });
 
@@ -27,12 +32,22 @@ describe('ratchet / snapshotKey', () => {
     );
     assert.equal(
       key,
-      'pr:7|ci:FAILURE:e2e:FAILURE:12,lint:TIMED_OUT:12|review:no-changes-requested:none|merge:clean',
+      `pr:7|head:${head}|ci:FAILURE:e2e:FAILURE:12,lint:TIMED_OUT:12|review:none|merge:clean`,
     );
   });
 
   it('changes when the same check fails in a new run', () => {
     assert.notEqual(snapshotKey(failingSnapshot('10')), snapshotKey(failingSnapshot('11')));
+  });
+
+  it('changes with the head commit: a conflict or a green PR after a push is a new situation', () => {
+    const conflicted = snapshot({ hasMergeConflict: true });
+    assert.notEqual(snapshotKey(conflicted), snapshotKey({ ...conflicted, headSha: 'b'.repeat(40) }));
+    assert.notEqual(snapshotKey(snapshot()), snapshotKey(snapshot({ headSha: 'b'.repeat(40) })));
+  });
+
+  it('does not depend on the standing review decision, only on triggering activity', () => {
+    assert.equal(snapshotKey(snapshot()), snapshotKey(snapshot({ hasChangesRequested: true })));
   });
 
   it('does not depend on check order or on equivalent time spellings', () => {

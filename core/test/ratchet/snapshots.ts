@@ -27,6 +27,7 @@ export function snapshot(overrides: Partial<RatchetSnapshot> = {}): RatchetSnaps
     url: 'https://github.com/o/r/pull/7',
     state: 'OPEN',
     baseRefName: 'main',
+    headSha: 'a'.repeat(40),
     ciStatus: 'SUCCESS',
     checks: [passingCheck('build')],
     hasChangesRequested: false,

@@ -5,6 +5,12 @@ import { z } from 'zod';
 
 const Login = z.string().min(1);
 const IsoTime = z.string();
+/**
+ * GitHub's authorAssociation of the author on this repository: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR,
+ * FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, MANNEQUIN, NONE. Served as `authorAssociation` (GraphQL) and
+ * `author_association` (REST line comments).
+ */
+const AuthorAssociation = z.string().default('MEMBER');
 
 export const FakeCheckRunSchema = z.object({
   kind: z.literal('CheckRun'),
@@ -33,6 +39,7 @@ export const FakeCheckSchema = z.discriminatedUnion('kind', [FakeCheckRunSchema,
 export const FakeReviewSchema = z.object({
   id: z.string().optional(),
   author: Login,
+  authorAssociation: AuthorAssociation,
   /** APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING */
   state: z.string(),
   body: z.string().default(''),
@@ -43,6 +50,7 @@ export const FakeReviewSchema = z.object({
 export const FakeIssueCommentSchema = z.object({
   id: z.string().optional(),
   author: Login,
+  authorAssociation: AuthorAssociation,
   body: z.string(),
   createdAt: IsoTime.default('2024-01-02T07:00:00Z'),
 });
@@ -50,6 +58,7 @@ export const FakeIssueCommentSchema = z.object({
 export const FakeLineCommentSchema = z.object({
   id: z.number().int().optional(),
   author: Login,
+  authorAssociation: AuthorAssociation,
   body: z.string(),
   path: z.string().default('src/index.ts'),
   line: z.number().int().nullable().default(1),
