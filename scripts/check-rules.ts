@@ -144,7 +144,11 @@ const cloudLayers: Record<string, Layer> = {
     core: ['protocol', 'agent-client', 'workspace'],
     messages: true,
   },
-  cli: { folders: ['cli', 'api/contract'], core: ['protocol'], messages: false },
+  cli: {
+    folders: ['cli', 'api/contract'],
+    core: ['protocol', 'ratchet', 'github', 'session'],
+    messages: false,
+  },
   web: { folders: ['web'], core: [], messages: false },
 };
 const isMessages = (target: string) =>

@@ -4,6 +4,10 @@
  * `ffc login` stores `{apiUrl, apiKey}` in `$FFC_CONFIG_DIR/credentials.json` (default ~/.config/ffc), the
  * file 0600 and its directory 0700 because the key is as good as a password. `FFC_API_URL` / `FFC_API_KEY`
  * override the file, so CI needs no login.
+ *
+ * The local workspace store (workspace-store.ts) lives in the state directory: `$FFC_STATE_DIR`, else
+ * `$FFC_CONFIG_DIR/state` when FFC_CONFIG_DIR is set (one variable moves everything ffc keeps, which is
+ * what scripts and tests want), else `$XDG_STATE_HOME/ffc` (default ~/.local/state/ffc).
  */
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -22,18 +26,33 @@ export type Credentials = z.output<typeof CredentialsSchema>;
 
 export type Environment = {
   configDir: string;
+  stateDir: string;
   apiUrl: string | undefined;
   apiKey: string | undefined;
+  /** The gh binary `ffc ratchet` polls with (FFC_GH_PATH, default "gh" on PATH). */
+  ghPath: string;
+  /** The Claude Code CLI a desktop fixer runs (FFC_CLAUDE_PATH, default "claude" on PATH). */
+  claudePath: string;
+  /** ffc's own environment, handed whole to gh and claude: they find their logins through HOME etc. */
+  childEnv: Readonly<Record<string, string>>;
 };
 
 /** Read once at start; everything else gets these values passed in. */
 export function readEnvironment(): Environment {
   const env = process.env;
   const nonEmpty = (value: string | undefined) => (value && value.length > 0 ? value : undefined);
+  const configDir = nonEmpty(env.FFC_CONFIG_DIR);
+  const stateHome = nonEmpty(env.XDG_STATE_HOME) ?? join(homedir(), '.local', 'state');
+  const childEnv: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) childEnv[name] = value;
   return {
-    configDir: nonEmpty(env.FFC_CONFIG_DIR) ?? join(homedir(), '.config', 'ffc'),
+    configDir: configDir ?? join(homedir(), '.config', 'ffc'),
+    stateDir: nonEmpty(env.FFC_STATE_DIR) ?? (configDir ? join(configDir, 'state') : join(stateHome, 'ffc')),
     apiUrl: nonEmpty(env.FFC_API_URL),
     apiKey: nonEmpty(env.FFC_API_KEY),
+    ghPath: nonEmpty(env.FFC_GH_PATH) ?? 'gh',
+    claudePath: nonEmpty(env.FFC_CLAUDE_PATH) ?? 'claude',
+    childEnv,
   };
 }
 

@@ -3,6 +3,7 @@
  * through ApiClient (answers checked with api/contract's schemas) and reports failures as one line on
  * stderr with an exit code from errors.ts.
  */
+import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PortableWorkspaceStateSchema } from '@factory-factory/core/protocol';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -30,8 +31,11 @@ import {
 import { CliError, EXIT_CODES_HELP, ExitCode, errorText } from './errors.js';
 import { portableStateSummary, vmSummary, workspaceSummary, workspaceTable } from './format.js';
 import { readSecret } from './prompt.js';
+import { registerRatchetCommands, storeOf } from './ratchet/command.js';
+import { FIXER_ACTIVE_MESSAGE, pulledWorkspace, sentRatchetFields } from './ratchet/handoff.js';
 import { runVmTerminal } from './terminal.js';
 import { VmAnswerSchema } from './vm-schema.js';
+import { type LocalWorkspace, StoredRatchetSchema } from './workspace-store.js';
 
 type WorkspaceView = z.output<typeof WorkspaceAnswerSchema>['workspace'];
 
@@ -93,20 +97,59 @@ type SendOptions = {
 
 async function send(env: Environment, dir: string | undefined, opts: SendOptions) {
   const checkout = await readCheckout(dir ?? process.cwd(), { repoUrl: opts.repoUrl, readPr: opts.pr });
-  const state = {
-    ...portableStateOf(checkout, { name: opts.name, workspaceId: opts.id }),
-    ...(opts.ratchet ? { ratchetEnabled: true } : {}),
+  const base = portableStateOf(checkout, { name: opts.name, workspaceId: opts.id });
+  const store = storeOf(env);
+  const stateWith = (known: LocalWorkspace | null) => {
+    // A desktop fixer at work: the api would answer 409 for this state; say so without asking it.
+    if (known?.activeFixer) throw new CliError(ExitCode.conflict, FIXER_ACTIVE_MESSAGE);
+    return { ...base, ...sentRatchetFields(known, opts.ratchet === true) };
   };
   if (opts.dryRun) {
+    const state = stateWith(await store.get(base.workspaceId));
     if (opts.json) printJson({ state });
     else out(portableStateSummary(state));
     return;
   }
+  // Credentials first: without them nothing is sent, so nothing may be handed over.
   const api = await client(env);
-  const sent = await api.request('/api/workspaces', WorkspaceAnswerSchema, {
-    method: 'POST',
-    body: { state },
+  // The handoff: the workspace is CLOUD here before the api hears of it, decided under the store's lock, so
+  // a desktop ratchet cycle running now either dispatched before (and this send carries that dispatch, or
+  // refuses while its fixer works) or sees CLOUD and leaves the workspace to the cloud.
+  const { state, previous } = await store.update((all) => {
+    const known = all.get(base.workspaceId) ?? null;
+    const sent = stateWith(known);
+    all.set(base.workspaceId, {
+      id: sent.workspaceId,
+      name: sent.name,
+      checkoutDir: checkout.dir,
+      repoUrl: sent.repoUrl,
+      branchName: sent.branchName,
+      location: 'CLOUD',
+      prUrl: sent.prUrl ?? known?.prUrl ?? null,
+      ratchet: {
+        ...(known?.ratchet ?? StoredRatchetSchema.parse({ enabled: false })),
+        enabled: sent.ratchetEnabled,
+      },
+      activeFixer: null,
+      lastDecision: known?.lastDecision ?? null,
+      problem: null,
+    });
+    return { state: sent, previous: known };
   });
+  let sent: z.output<typeof WorkspaceAnswerSchema>;
+  try {
+    sent = await api.request('/api/workspaces', WorkspaceAnswerSchema, { method: 'POST', body: { state } });
+  } catch (err) {
+    // The api answered and did not take it: the workspace stays on this machine. (No answer at all may
+    // still have been a send that arrived, so it stays CLOUD; sending again or pulling settles it.)
+    if (err instanceof ApiRefusal && err.status < 500) {
+      await store.update((all) => {
+        if (previous) all.set(previous.id, previous);
+        else all.delete(state.workspaceId);
+      });
+    }
+    throw err;
+  }
   let workspace = sent.workspace;
   if (opts.wait) workspace = await waitForReady(api, workspace, opts.timeout * 60_000);
   if (opts.json) printJson({ workspace });
@@ -217,20 +260,35 @@ async function attach(env: Environment, workspaceId: string, opts: AttachCliOpti
 
 // ---- pull ----
 
-async function pull(env: Environment, workspaceId: string, opts: { json?: boolean }) {
+async function pull(env: Environment, workspaceId: string, opts: { dir?: string; json?: boolean }) {
   const api = await client(env);
   const answer = await api.request(`${workspacePath(workspaceId)}/pull`, PullResultSchema, {
     method: 'POST',
   });
+  const state = PortableWorkspaceStateSchema.parse(answer.state);
+  // DESKTOP again with the cloud's ratchet memory: the desktop ratchet resumes where the cloud stopped.
+  const local = await storeOf(env).update((all) => {
+    const known = all.get(state.workspaceId) ?? null;
+    const checkoutDir = opts.dir ? resolvePath(opts.dir) : known?.checkoutDir;
+    if (checkoutDir === undefined) return null;
+    const entry = pulledWorkspace(known, state, checkoutDir);
+    all.set(entry.id, entry);
+    return entry;
+  });
   if (opts.json) {
-    printJson(answer);
+    printJson({ ...answer, local });
     return;
   }
-  out(portableStateSummary(PortableWorkspaceStateSchema.parse(answer.state)));
+  out(portableStateSummary(state));
   if (answer.sessions.length > 0) {
     out('  sessions:\n');
     for (const s of answer.sessions)
       out(`    ${s.id}  ${s.name}  (${s.workflow}, ${s.messageCount} messages)\n`);
+  }
+  if (local === null) {
+    note(
+      `${state.workspaceId} is not tracked on this machine; \`ffc pull ${state.workspaceId} --dir <checkout>\` records it for \`ffc ratchet\``,
+    );
   }
 }
 
@@ -286,7 +344,7 @@ function buildProgram(env: Environment, setExit: (code: number) => void): Comman
       '--id <id>',
       'workspace id (default: derived from repo and branch, so sending again is the same workspace)',
     )
-    .option('--ratchet', 'let the cloud ratchet keep fixing the PR')
+    .option('--ratchet', 'let the cloud ratchet keep fixing the PR (on anyway if `ffc ratchet` had it on)')
     .option('--no-pr', 'do not ask gh for the branch’s pull request')
     .option('--no-wait', 'return once the api has the workspace (PROVISIONING)')
     .option('--timeout <minutes>', 'how long to wait for READY', positiveNumber, 30)
@@ -335,7 +393,8 @@ function buildProgram(env: Environment, setExit: (code: number) => void): Comman
     .command('pull')
     .description('take a workspace back from the cloud (location DESKTOP) and print its portable state')
     .argument('<workspace>', 'workspace id')
-    .option('--json', 'print the whole answer as JSON')
+    .option('--dir <checkout>', 'the local checkout, for a workspace this machine did not send')
+    .option('--json', 'print the whole answer as JSON (plus `local`: the workspace as recorded here)')
     .action((workspace, opts) => pull(env, workspace, opts));
 
   const vm = program.command('vm').description('your cloud VM');
@@ -350,6 +409,8 @@ function buildProgram(env: Environment, setExit: (code: number) => void): Comman
   vm.command('terminal')
     .description('a shell in your VM (raw terminal; where you run `gh auth login` and Claude’s login)')
     .action(async () => setExit(await vmTerminal(env)));
+
+  registerRatchetCommands(program, env, setExit, () => process.removeListener('SIGINT', exitOnSigint));
 
   return program;
 }
