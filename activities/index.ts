@@ -8,9 +8,12 @@ import type Stripe from 'stripe';
 import type { Pool } from '../db/pool.js';
 import { type Config, DEFAULT_METER_EVENT_NAME } from '../platform/config.js';
 import { vmSettingsFrom } from '../platform/vm-ready.js';
+import type { RatchetSettings } from '../workflows/ratchet/messages.js';
 import type { UsageSettings } from '../workflows/usage/messages.js';
 import type { VmSettings } from '../workflows/vm/messages.js';
 import { createMeterEventActivities } from './billing/meter-events.js';
+import { createRatchetAgentActivities } from './ratchet/agent.js';
+import { createRatchetReadModelActivities } from './ratchet/read-model.js';
 import { createActorActivities } from './temporal/actors.js';
 import { createUsageNotifyActivities } from './usage/notify.js';
 import { createUsageRecordActivities } from './usage/records.js';
@@ -40,6 +43,8 @@ export type ActivityDependencies = {
   stripe?: Stripe | null;
   /** The meter compute minutes go to (config.billing.meterEventName). */
   meterEventName?: string;
+  /** Settings the ratchet actors start with, over defaultRatchetSettings (config.ratchet; tests poll faster). */
+  ratchetSettings?: Partial<RatchetSettings>;
 };
 
 export function createActivities(deps: ActivityDependencies) {
@@ -58,8 +63,11 @@ export function createActivities(deps: ActivityDependencies) {
       vm: deps.vm,
       vmSettings: deps.vmSettings ?? vmSettingsFrom(deps.vm),
       ...(deps.vmTaskQueue ? { vmTaskQueue: deps.vmTaskQueue } : {}),
+      ...(deps.ratchetSettings ? { ratchetSettings: deps.ratchetSettings } : {}),
     }),
     ...createWorkspaceReadModelActivities({ pool: deps.pool }),
+    ...createRatchetAgentActivities({ temporal: deps.temporal, vm: deps.vm }),
+    ...createRatchetReadModelActivities({ pool: deps.pool }),
     ...createUsageRecordActivities({ pool: deps.pool }),
     ...createMeterEventActivities({
       stripe: deps.stripe ?? null,

@@ -1,7 +1,8 @@
 /**
  * The workspaces read model, scoped to one user: every function takes the caller's user id and sees only
  * that user's rows, so another user's workspace is indistinguishable from one that does not exist. The
- * workspace:<id> actors write it (activities/workspace/read-model.ts); the api reads it here.
+ * workspace:<id> actors write it (activities/workspace/read-model.ts); the api reads it here, each view
+ * with its cloud ratchet's (db/ratchet.ts, written by the ratchet:<id> actors), or null when none ran.
  */
 import { safeParseJson } from '@factory-factory/core/protocol';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import {
   WorkspaceViewSchema,
 } from '../workflows/workspace/messages.js';
 import type { Pool } from './pool.js';
+import { getRatchetView, getRatchetViews } from './ratchet.js';
 
 /** A cursor that is not one of ours (tampered with, or from another listing): the api answers 400. */
 export class InvalidCursorError extends Error {
@@ -75,7 +77,8 @@ export async function getWorkspaceView(
     [userId, id],
   );
   const row = rows[0];
-  return row ? viewOf(row) : null;
+  if (!row) return null;
+  return { ...viewOf(row), ratchet: await getRatchetView(pool, userId, id) };
 }
 
 /** The caller's workspaces, newest first, a page at a time (keyset pagination on created_at, id). */
@@ -112,8 +115,14 @@ export async function listWorkspaceViews(
   );
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
+  const views = page.map(viewOf);
+  const ratchets = await getRatchetViews(
+    pool,
+    userId,
+    views.map((view) => view.id),
+  );
   return {
-    workspaces: page.map(viewOf),
+    workspaces: views.map((view) => ({ ...view, ratchet: ratchets.get(view.id) ?? null })),
     nextCursor: rows.length > limit && last ? encodeCursor(last.created_us, last.id) : null,
   };
 }

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
       usageSettings: { ...defaultUsageSettings, gracePeriodMs: config.billing.gracePeriodMs },
       stripe: createStripeClient(config.billing),
       meterEventName: config.billing.meterEventName,
+      ratchetSettings: config.ratchet,
     }),
     shutdownGraceTime: '30s',
   });

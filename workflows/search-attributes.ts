@@ -7,5 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const FfcUserId = defineSearchAttributeKey('FfcUserId', SearchAttributeType.KEYWORD);
 export const FfcVmState = defineSearchAttributeKey('FfcVmState', SearchAttributeType.KEYWORD);
 export const FfcWorkspaceId = defineSearchAttributeKey('FfcWorkspaceId', SearchAttributeType.KEYWORD);
+/** The ratchet's derived PR state (CI_FAILED, REVIEW_PENDING, …) of a ratchet:<workspaceId> actor. */
+export const FfcRatchetState = defineSearchAttributeKey('FfcRatchetState', SearchAttributeType.KEYWORD);
 
-export const allSearchAttributes = [FfcUserId, FfcVmState, FfcWorkspaceId] as const;
+export const allSearchAttributes = [FfcUserId, FfcVmState, FfcWorkspaceId, FfcRatchetState] as const;

@@ -23,6 +23,7 @@ import { ensureVmReady } from '../../platform/vm-ready.js';
 import { workflowIds } from '../../workflows/ids.js';
 import { type VmSettings, vmContainerQuery } from '../../workflows/vm/messages.js';
 import { WorkspaceErrorType } from '../../workflows/workspace/messages.js';
+import { createWorkspaceRatchetActivities, type RatchetSettings } from './ratchet.js';
 import {
   type PulledWorkspace,
   type RestoreOutcome,
@@ -40,6 +41,8 @@ export type WorkspaceAgentDeps = {
   vmSettings: VmSettings;
   /** Task queue of the VM actors; defaults to this activity's own (a single-host deployment). */
   vmTaskQueue?: string;
+  /** Settings a ratchet actor starts with, over the defaults (activities/workspace/ratchet.ts). */
+  ratchetSettings?: Partial<RatchetSettings>;
   /** The longest wait between a restore's looks at how far the agent got (it starts at 20 ms and doubles). */
   pollIntervalMs?: number;
 };
@@ -300,5 +303,9 @@ export function createWorkspaceAgentActivities(deps: WorkspaceAgentDeps) {
     restoreWorkspaceInVm,
     pullWorkspaceFromVm,
     archiveWorkspaceInVm,
+    ...createWorkspaceRatchetActivities({
+      temporal: deps.temporal,
+      ...(deps.ratchetSettings ? { ratchetSettings: deps.ratchetSettings } : {}),
+    }),
   } satisfies Omit<WorkspaceActivities, 'recordWorkspaceView'>;
 }

@@ -10,13 +10,14 @@ import {
   WorkspaceIdSchema,
 } from '@factory-factory/core/protocol';
 import { z } from 'zod';
+import { RatchetViewSchema } from '../../workflows/ratchet/messages.js';
 import {
   CloudWorkspaceStatusSchema,
   PullResultSchema,
   WorkspaceViewSchema,
 } from '../../workflows/workspace/messages.js';
 
-export { PullResultSchema, WorkspaceViewSchema };
+export { PullResultSchema, RatchetViewSchema, WorkspaceViewSchema };
 
 /** Which limit was reached (quota errors, 402): current use, the most allowed, where to upgrade. */
 export const LimitDetailSchema = z.object({
@@ -98,3 +99,15 @@ export const CreateSessionRequestSchema = z
 export const SessionInfoSchema = AgentSessionInfo;
 export const SessionAnswerSchema = z.object({ session: SessionInfoSchema });
 export const SessionListSchema = z.object({ sessions: z.array(SessionInfoSchema) });
+
+/** POST /api/workspaces/:id/ratchet: turn the cloud ratchet on (started if it does not run) or off. */
+export const SetRatchetRequestSchema = z.object({ enabled: z.boolean() }).strict();
+
+/** POST /api/workspaces/:id/ratchet/stop-fixer: whether a working fixer was stopped, and which session. */
+export const StopFixerAnswerSchema = z.object({
+  stopped: z.boolean(),
+  sessionId: z.string().nullable(),
+});
+
+/** POST /api/workspaces/:id/ratchet/wake: the ratchet polls now. */
+export const WakeRatchetAnswerSchema = z.object({ woken: z.literal(true) });

@@ -10,6 +10,9 @@ import {
   SessionAnswerSchema,
   SessionListSchema,
   SessionParamsSchema,
+  SetRatchetRequestSchema,
+  StopFixerAnswerSchema,
+  WakeRatchetAnswerSchema,
   WorkspaceAnswerSchema,
   WorkspaceIdParamsSchema,
   WorkspaceListSchema,
@@ -141,6 +144,68 @@ export function workspaceRouteTable(deps: {
         status: 200,
         body: { workspace: await workspaces.retry(callerOf(input).userId, input.params.id) },
       }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/ratchet',
+      tag: 'workspaces',
+      summary: "Turn a cloud workspace's ratchet on or off; `ratchet` in the answer is its loop's view",
+      description:
+        'On: the ratchet polls the pull request and dispatches fixer sessions in the VM (started now if ' +
+        'the workspace is READY, else once it is). Off: it stops polling; a working fixer finishes.',
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      body: SetRatchetRequestSchema,
+      responses: {
+        200: { description: 'the workspace, with ratchetEnabled as asked', schema: WorkspaceAnswerSchema },
+        ...errors({
+          400: 'invalid body',
+          404: 'no such workspace of yours',
+          409: 'the workspace is not in the cloud (its ratchet runs on the desktop) or is archived',
+          503: 'the setting is saved but the ratchet did not answer; it is tried again',
+        }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: {
+          workspace: await workspaces.setRatchet(callerOf(input).userId, input.params.id, input.body.enabled),
+        },
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/ratchet/stop-fixer',
+      tag: 'workspaces',
+      summary: "Stop the ratchet's working fixer session (it is not retried); a pull can go ahead then",
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        200: { description: 'whether a fixer was working and is stopped now', schema: StopFixerAnswerSchema },
+        ...errors({ 404: 'no such workspace of yours', 409: 'the workspace is not in the cloud' }),
+      },
+      handle: async (input) => ({
+        status: 200,
+        body: await workspaces.stopFixer(callerOf(input).userId, input.params.id),
+      }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/workspaces/:id/ratchet/wake',
+      tag: 'workspaces',
+      summary: "Make a cloud workspace's ratchet look at its pull request now (what a GitHub webhook calls)",
+      auth: true,
+      params: WorkspaceIdParamsSchema,
+      responses: {
+        202: { description: 'the ratchet was told; it polls at once', schema: WakeRatchetAnswerSchema },
+        ...errors({
+          404: 'no such workspace of yours',
+          409: 'ratchet_not_running: the ratchet is off or has ended, or the workspace is not in the cloud',
+        }),
+      },
+      handle: async (input) => {
+        await workspaces.wakeRatchet(callerOf(input).userId, input.params.id);
+        return { status: 202, body: { woken: true } };
+      },
     }),
     defineRoute({
       method: 'post',

@@ -6,7 +6,7 @@
  * authenticates and nothing new can be made for it; its sockets here are closed and its keys deleted.
  * Then its actors end: the workspace actors (and their ratchets) first, so none of them brings the VM back
  * while it goes; the VM through its actor's terminate update (removes container and home volume); the
- * usage actor last, after the VM's final transition. Then the workspace rows go and the deletion is
+ * usage actor last, after the VM's final transition. Then the workspace and ratchet rows go and the deletion is
  * marked finished (purged) together with its audit record.
  *
  * Idempotent: every step tolerates what is already gone, an interrupted deletion is redone in full (the
@@ -106,6 +106,8 @@ export class AccountService {
     try {
       await client.query('BEGIN');
       const removed = await client.query('DELETE FROM workspaces WHERE user_id = $1', [userId]);
+      // The ratchets' read model goes with them (their actors were ended above).
+      await client.query('DELETE FROM workspace_ratchets WHERE user_id = $1', [userId]);
       const workspaces = removed.rowCount ?? 0;
       if (await markUserPurged(client, userId)) {
         const detail = { vmTerminated, workspaces: rows.length, keys, socketsClosed };

@@ -20,6 +20,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../../db/pool.js';
+import { getRatchetView } from '../../db/ratchet.js';
 import {
   getWorkspaceView,
   InvalidCursorError,
@@ -27,6 +28,7 @@ import {
   UnreadableWorkspaceError,
 } from '../../db/workspaces.js';
 import { workflowIds } from '../../workflows/ids.js';
+import { RatchetErrorType, stopFixerUpdate, wakeSignal } from '../../workflows/ratchet/messages.js';
 import {
   archiveUpdate,
   type CloudWorkspaceStatus,
@@ -35,6 +37,7 @@ import {
   pullUpdate,
   retryUpdate,
   sendToCloudUpdate,
+  setWorkspaceRatchetUpdate,
   type WorkspaceActorInput,
   WorkspaceErrorType,
   type WorkspaceSettings,
@@ -58,6 +61,24 @@ export const workspaceNotFound = () =>
 export const sessionNotFound = () =>
   new ApiError(404, 'session_not_found', 'no such session in this workspace');
 
+/** What a send or pull refused because a fixer works answers with (the desktop shows the same words). */
+export const FIXER_ACTIVE_MESSAGE = 'Fixer session active — wait or stop it first';
+
+const ratchetNotRunning = () =>
+  new ApiError(
+    409,
+    'ratchet_not_running',
+    'this workspace\'s cloud ratchet is not running (turned off, or ended with its pull request); POST /api/workspaces/{id}/ratchet {"enabled":true} starts it',
+  );
+
+/** A message or update that reached no running workflow (never started, or its run has ended). */
+const notRunning = (err: unknown): boolean =>
+  err instanceof WorkflowNotFoundError ||
+  (err instanceof Error && /workflow execution already completed/i.test(err.message)) ||
+  (err instanceof WorkflowUpdateFailedError &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === RatchetErrorType.ended);
+
 /** The actor's failures (ApplicationFailure types), Temporal's "no such workflow", or an ended actor. */
 function toApiError(err: unknown): unknown {
   if (err instanceof WorkflowNotFoundError) return workspaceNotFound();
@@ -78,6 +99,8 @@ function toApiError(err: unknown): unknown {
         return new ApiError(400, 'invalid_source', message);
       case WorkspaceErrorType.notOwner:
         return workspaceNotFound();
+      case WorkspaceErrorType.unavailable:
+        return new ApiError(503, 'workspace_unavailable', message);
       default:
         return new ApiError(500, 'workspace_error', message);
     }
@@ -201,6 +224,13 @@ export class WorkspaceService {
       };
     }
     await this.refuseOthers(userId, workspaceId);
+    // The desktop's own fixer is working on it: two ratchets on one PR is what the handoff rules out.
+    if ('state' in request && request.state.ratchetActiveSessionId)
+      throw new ApiError(
+        409,
+        'fixer_active',
+        `${FIXER_ACTIVE_MESSAGE}: the desktop's ratchet fixer session ${request.state.ratchetActiveSessionId} is working on this workspace; send it once that session finishes`,
+      );
     await this.deps.quotas?.checkWorkspaceSend(userId, workspaceId);
     const input: WorkspaceActorInput = {
       workspaceId,
@@ -280,6 +310,53 @@ export class WorkspaceService {
   async retry(userId: string, workspaceId: string): Promise<WorkspaceView> {
     await this.inCloud(userId, workspaceId);
     return this.mapped(() => this.handle(workspaceId).executeUpdate(retryUpdate));
+  }
+
+  /** Turns the cloud ratchet on or off through the workspace actor; the answer carries the ratchet's view. */
+  async setRatchet(userId: string, workspaceId: string, enabled: boolean): Promise<WorkspaceView> {
+    await this.inCloud(userId, workspaceId);
+    const view = await this.mapped(() =>
+      this.handle(workspaceId).executeUpdate(setWorkspaceRatchetUpdate, { args: [{ enabled }] }),
+    );
+    return { ...view, ratchet: await getRatchetView(this.deps.pool, userId, workspaceId) };
+  }
+
+  private ratchetHandle(workspaceId: string) {
+    return this.deps.temporal.workflow.getHandle(workflowIds.ratchet(workspaceId));
+  }
+
+  /**
+   * Stops the ratchet's working fixer (its dispatch is settled, not retried). A fixer left by a loop that
+   * no longer runs is stopped in the VM directly, so a pull can always be unblocked.
+   */
+  async stopFixer(
+    userId: string,
+    workspaceId: string,
+  ): Promise<{ stopped: boolean; sessionId: string | null }> {
+    await this.inCloud(userId, workspaceId);
+    try {
+      const answer = await this.ratchetHandle(workspaceId).executeUpdate(stopFixerUpdate);
+      return { stopped: answer.stopped, sessionId: answer.sessionId };
+    } catch (err) {
+      if (!notRunning(err)) throw toApiError(err);
+    }
+    const view = await this.readyWorkspace(userId, workspaceId);
+    try {
+      return await this.deps.agents.withAgent(userId, (agent) => agent.stopFixer({ workspaceId: view.id }));
+    } catch (err) {
+      throw agentApiError(err);
+    }
+  }
+
+  /** Makes the ratchet poll now (a GitHub webhook, a user who just pushed). */
+  async wakeRatchet(userId: string, workspaceId: string): Promise<void> {
+    await this.inCloud(userId, workspaceId);
+    try {
+      await this.ratchetHandle(workspaceId).signal(wakeSignal);
+    } catch (err) {
+      if (notRunning(err)) throw ratchetNotRunning();
+      throw err;
+    }
   }
 
   /** The caller's workspace, READY in the cloud: what every session operation needs first. */

@@ -14,7 +14,9 @@ import type { Express } from 'express';
 import { createWorkspaceReadModelActivities } from '../../activities/workspace/read-model.js';
 import { createApp } from '../../api/app.js';
 import { WorkspaceListSchema } from '../../api/contract/workspaces.js';
+import { recordRatchetView } from '../../db/ratchet.js';
 import { createLogger } from '../../platform/logger.js';
+import type { RatchetView } from '../../workflows/ratchet/messages.js';
 import type { WorkspaceView } from '../../workflows/workspace/messages.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
@@ -120,6 +122,9 @@ describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, n
       ['POST', `/api/workspaces/${bobId}/pull`],
       ['POST', `/api/workspaces/${bobId}/archive`],
       ['POST', `/api/workspaces/${bobId}/retry`],
+      ['POST', `/api/workspaces/${bobId}/ratchet`],
+      ['POST', `/api/workspaces/${bobId}/ratchet/stop-fixer`],
+      ['POST', `/api/workspaces/${bobId}/ratchet/wake`],
       ['GET', `/api/workspaces/${bobId}/sessions`],
       ['POST', `/api/workspaces/${bobId}/sessions`],
       ['GET', `/api/workspaces/${bobId}/sessions/s1`],
@@ -129,7 +134,7 @@ describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, n
       const res = await request(url(path), {
         method,
         headers: json(alice),
-        body: method === 'POST' ? '{}' : undefined,
+        body: method === 'POST' ? (path.endsWith('/ratchet') ? '{"enabled":true}' : '{}') : undefined,
       });
       assert.equal(res.status, 404, `${method} ${path}: ${res.text}`);
       assert.equal(errorCode(res), 'workspace_not_found');
@@ -266,6 +271,120 @@ describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, n
     );
   });
 
+  describe('the cloud ratchet', () => {
+    const ratchetView = (
+      userId: string,
+      workspaceId: string,
+      overrides: Partial<RatchetView> = {},
+    ): RatchetView => ({
+      workspaceId,
+      userId,
+      enabled: true,
+      state: 'CI_FAILED',
+      phase: 'fixer_running',
+      lastDecision: {
+        action: 'TRIGGER_FIXER',
+        reason: 'ci_failed',
+        key: 'pr:7|head:abc',
+        atMs: Date.UTC(2026, 11, 1),
+      },
+      lastDispatchKey: 'pr:7|head:abc',
+      reviewLastCheckedAt: null,
+      activeFixer: {
+        sessionId: 'fixer-1',
+        dispatchId: 'd-1',
+        key: 'pr:7|head:abc',
+        startedAtMs: Date.UTC(2026, 11, 1),
+        attempt: 1,
+      },
+      stalled: false,
+      retryCount: 0,
+      dispatchesToday: 1,
+      maxDispatchesPerDay: 10,
+      nextPollAtMs: null,
+      problem: null,
+      endedReason: null,
+      updatedAt: '2026-12-01T12:00:00.000Z',
+      version: 0,
+      ...overrides,
+    });
+
+    it("shows each workspace's ratchet view in GET and the list (null when none ran), never another user's", async () => {
+      const withRatchet = aliceIds[0] ?? '';
+      await recordRatchetView(db.pool, ratchetView(alice.userId, withRatchet));
+      // A row of alice's under bob's workspace id (as a forged write would leave it) is not bob's ratchet.
+      await recordRatchetView(db.pool, ratchetView(alice.userId, bobId));
+      const one = await request(url(`/api/workspaces/${withRatchet}`), { headers: auth(alice) });
+      assert.equal(one.status, 200, one.text);
+      const shown = (one.json as { workspace: WorkspaceView }).workspace.ratchet;
+      assert.equal(shown?.state, 'CI_FAILED');
+      assert.equal(shown?.activeFixer?.sessionId, 'fixer-1');
+      assert.equal(shown?.dispatchesToday, 1);
+      const list = WorkspaceListSchema.parse(
+        (await request(url('/api/workspaces'), { headers: auth(alice) })).json,
+      );
+      for (const w of list.workspaces)
+        assert.equal(w.ratchet?.state ?? null, w.id === withRatchet ? 'CI_FAILED' : null, w.id);
+      const bobs = await request(url(`/api/workspaces/${bobId}`), { headers: auth(bob) });
+      assert.equal(
+        (bobs.json as { workspace: WorkspaceView }).workspace.ratchet,
+        null,
+        "alice's row is not bob's",
+      );
+    });
+
+    it('refuses a send while the desktop fixer works (409 fixer_active), before anything reaches an actor', async () => {
+      const res = await request(url('/api/workspaces'), {
+        method: 'POST',
+        headers: json(alice),
+        body: JSON.stringify({
+          state: {
+            ...state(`busy-${suffix}`, 'https://github.com/o/r.git'),
+            ratchetActiveSessionId: 'desk-fixer-1',
+          },
+        }),
+      });
+      assert.equal(res.status, 409, res.text);
+      assert.equal(errorCode(res), 'fixer_active');
+      assert.match(res.text, /Fixer session active — wait or stop it first/);
+      const none = await request(url(`/api/workspaces/busy-${suffix}`), { headers: auth(alice) });
+      assert.equal(none.status, 404, 'no workspace was made');
+    });
+
+    it('validates the setting, and refuses ratchet routes of a workspace on the desktop or without a loop', async () => {
+      for (const body of ['{}', '{"enabled":"yes"}', '{"enabled":true,"extra":1}', '[]']) {
+        const res = await request(url(`/api/workspaces/${aliceIds[0]}/ratchet`), {
+          method: 'POST',
+          headers: json(alice),
+          body,
+        });
+        assert.equal(res.status, 400, `${body}: ${res.text}`);
+        assert.equal(errorCode(res), 'bad_request');
+      }
+      for (const [path, body] of [
+        ['ratchet', '{"enabled":true}'],
+        ['ratchet/wake', '{}'],
+        ['ratchet/stop-fixer', '{}'],
+      ] as const) {
+        const res = await request(url(`/api/workspaces/${desktopId}/${path}`), {
+          method: 'POST',
+          headers: json(alice),
+          body,
+        });
+        assert.equal(res.status, 409, `${path}: ${res.text}`);
+        assert.equal(errorCode(res), 'workspace_not_in_cloud', path);
+      }
+      // READY in the cloud, but no ratchet:<id> runs (none is started in this test): nothing to wake.
+      const wake = await request(url(`/api/workspaces/${aliceIds[1]}/ratchet/wake`), {
+        method: 'POST',
+        headers: json(alice),
+        body: '{}',
+      });
+      assert.equal(wake.status, 409, wake.text);
+      assert.equal(errorCode(wake), 'ratchet_not_running');
+    });
+  });
+
   it('asks for credentials on every workspace route', async () => {
     for (const path of [
       '/api/workspaces',
@@ -353,6 +472,9 @@ describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, n
         'get /api/workspaces/:id',
         'post /api/workspaces/:id/pull',
         'post /api/workspaces/:id/archive',
+        'post /api/workspaces/:id/ratchet',
+        'post /api/workspaces/:id/ratchet/stop-fixer',
+        'post /api/workspaces/:id/ratchet/wake',
         'post /api/workspaces/:id/sessions',
         'get /api/workspaces/:id/sessions',
         'get /api/workspaces/:id/sessions/:sid',

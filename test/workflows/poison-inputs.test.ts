@@ -29,6 +29,7 @@ import {
 } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { workflowIds } from '../../workflows/ids.js';
+import { defaultRatchetSettings } from '../../workflows/ratchet/messages.js';
 import { defaultVmSettings } from '../../workflows/vm/messages.js';
 import {
   connectTestTemporal,
@@ -115,7 +116,8 @@ describe('poison inputs (production worker process, raw Temporal client)', funct
   const witnessUser = `poison-witness-${suffix}`;
   /** The user of the reported case: before the fix its actor provisions a real container, removed after. */
   const reportedUser = `poison-reported-${suffix}`;
-  const users = [witnessUser, reportedUser, `poison-vm-${suffix}`];
+  const ratchetUser = `poison-ratchet-${suffix}`;
+  const users = [witnessUser, reportedUser, `poison-vm-${suffix}`, ratchetUser];
   let client: Client;
   let docker: Docker;
   let db: TestDatabase;
@@ -482,6 +484,107 @@ describe('poison inputs (production worker process, raw Temporal client)', funct
       assert.deepEqual(state.value.claims, [], '(b) a rejected claim is not remembered');
       const description = await handle.describe();
       assert.equal(description.status.name, 'RUNNING', '(b) the pool keeps running');
+    });
+  });
+
+  describe('ratchetWorkflow', () => {
+    const memory = {
+      enabled: false,
+      lastDispatchKey: null,
+      dispatchKeys: [],
+      reviewLastCheckedAt: null,
+      dispatchOutcome: null,
+      dispatchRetryCount: 0,
+      dispatchStalled: false,
+      dispatchTimesMs: [],
+    };
+    const input = (workspaceId: string, override: Record<string, unknown> = {}) => ({
+      workspaceId,
+      userId: ratchetUser,
+      memory,
+      settings: defaultRatchetSettings,
+      ...override,
+    });
+
+    it('a start whose pollIntervalMs is a string', async () => {
+      const id = `poison-rs-${suffix}-${++caseSeq}`;
+      await malformedStart(
+        'ratchetWorkflow',
+        workflowIds.ratchet(id),
+        input(id, { settings: { ...defaultRatchetSettings, pollIntervalMs: 'often' } }),
+        ['settings.pollIntervalMs'],
+      );
+    });
+
+    it('a start without memory', async () => {
+      const id = `poison-rm-${suffix}-${++caseSeq}`;
+      const { memory: _memory, ...rest } = input(id);
+      await malformedStart('ratchetWorkflow', workflowIds.ratchet(id), rest, ['memory']);
+    });
+
+    it('a continue-as-new carrying garbage (carried.state.nextPollAtMs is not a number)', async () => {
+      const id = `poison-rc-${suffix}-${++caseSeq}`;
+      await malformedStart(
+        'ratchetWorkflow',
+        workflowIds.ratchet(id),
+        input(id, {
+          carried: {
+            state: {
+              workspaceId: id,
+              userId: ratchetUser,
+              memory,
+              ratchetState: 'IDLE',
+              lastDecision: null,
+              activeFixer: null,
+              lastFixerCheckAtMs: null,
+              nextPollAtMs: 'soon',
+              backoffMultiplier: 1,
+              vmSuspended: false,
+              problem: null,
+              endedReason: null,
+              updatedAtMs: Date.now(),
+              version: 0,
+            },
+          },
+        }),
+        ['carried.state.nextPollAtMs'],
+      );
+    });
+
+    it('garbage signals are ignored and garbage updates rejected; the loop keeps answering and hands off', async () => {
+      const id = `poison-rok-${suffix}-${++caseSeq}`;
+      const handle = await start('ratchetWorkflow', workflowIds.ratchet(id), [input(id)]);
+      const update = (what: string, call: Promise<unknown>) => settle(within(OUTCOME_WAIT_MS, what, call));
+      await handle.signal('wake', { now: 'please' });
+      const enabledString = await update(
+        'setEnabled({enabled: "yes"})',
+        handle.executeUpdate('setEnabled', { args: [{ enabled: 'yes' }] }),
+      );
+      const noArgs = await update('setEnabled()', handle.executeUpdate('setEnabled'));
+      const badReason = await update(
+        'end({reason: "bored"})',
+        handle.executeUpdate('end', { args: [{ reason: 'bored' }] }),
+      );
+      const handOffArgs = await update('handOff(1)', handle.executeUpdate('handOff', { args: [1] }));
+      const view = await settle(
+        within(
+          OUTCOME_WAIT_MS,
+          'the ratchet view',
+          handle.query<{ phase: string; enabled: boolean }>('view'),
+        ),
+      );
+      const witnesses = await witnessesAnswer();
+      assertWorkerAndWitnesses(witnesses);
+      assertRejectedUpdate(enabledString, 'setEnabled with a string', ['enabled']);
+      assertRejectedUpdate(noArgs, 'setEnabled without arguments', ['setEnabled']);
+      assertRejectedUpdate(badReason, 'end with an unknown reason', ['reason']);
+      assertRejectedUpdate(handOffArgs, 'handOff with arguments', ['handOff']);
+      if (!view.ok) assert.fail(`(b) the ratchet stopped answering its query: ${describeError(view.error)}`);
+      assert.deepEqual([view.value.phase, view.value.enabled], ['disabled', false], '(b) nothing changed');
+      const handedOff = await update('handOff()', handle.executeUpdate('handOff'));
+      if (!handedOff.ok) assert.fail(`(b) a valid handOff was refused: ${describeError(handedOff.error)}`);
+      const result = await settle(within(OUTCOME_WAIT_MS, 'the ratchet run to end', handle.result()));
+      assert.ok(result.ok, '(b) the well-formed ratchet completes after its handoff');
     });
   });
 

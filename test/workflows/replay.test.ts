@@ -17,6 +17,16 @@ describe('workflow replay of recorded histories', () => {
     }
   });
 
+  it("has the ratchet actor's histories and a VM history with a background-only wake", () => {
+    const names = new Set(histories.map((h) => h.name));
+    for (const name of ['ratchet-ci-failure', 'ratchet-suspended-vm-poll', 'vm-background-wake']) {
+      assert.ok(
+        names.has(name),
+        `${name}.json: record it with FFC_RECORD_HISTORIES=1 (ratchet-actor.test.ts)`,
+      );
+    }
+  });
+
   for (const { name, history } of histories) {
     it(`replays ${name} deterministically with the current workflow code`, async () => {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, name);

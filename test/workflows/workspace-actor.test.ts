@@ -17,9 +17,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index.js';
 import type { VmContainerRef } from '../../activities/vm/types.js';
+import { createWorkspaceAgentActivities } from '../../activities/workspace/agent.js';
 import { getWorkspaceView, listWorkspaceViews } from '../../db/workspaces.js';
 import type { Config } from '../../platform/config.js';
 import { workflowIds } from '../../workflows/ids.js';
+import { type RatchetHandOff, ratchetViewQuery } from '../../workflows/ratchet/messages.js';
 import { defaultVmSettings, vmContainerQuery } from '../../workflows/vm/messages.js';
 import {
   archiveUpdate,
@@ -27,6 +29,7 @@ import {
   pullUpdate,
   retryUpdate,
   sendToCloudUpdate,
+  setWorkspaceRatchetUpdate,
   WorkspaceErrorType,
   type WorkspaceSource,
   type WorkspaceView,
@@ -152,15 +155,17 @@ describe('workspace:<workspaceId> actor (real Temporal, Docker, VM image and age
       extraMounts: [{ hostPath: gitDir, containerPath: GIT_MOUNT, readOnly: true }],
       repoUrlSchemes: ['https', 'ssh', 'file'],
     };
-    worker = await startTestWorker(
-      createActivities({
-        docker,
+    const vmSettings = { ...defaultVmSettings, agentTimeoutMs: 90_000 };
+    worker = await startTestWorker({
+      ...createActivities({ docker, temporal: client, pool: db.pool, vm, vmSettings }),
+      // The production workspace activities, with ratchets that poll every second.
+      ...createWorkspaceAgentActivities({
         temporal: client,
-        pool: db.pool,
         vm,
-        vmSettings: { ...defaultVmSettings, agentTimeoutMs: 90_000 },
+        vmSettings,
+        ratchetSettings: { pollIntervalMs: 1_000 },
       }),
-    );
+    });
   });
 
   after(async () => {
@@ -292,6 +297,86 @@ describe('workspace:<workspaceId> actor (real Temporal, Docker, VM image and age
     assert.match(gone, /absent/, 'the worktree is removed in the VM');
     if (shouldRecordHistories())
       await recordHistory(client, workflowIds.workspace(workspaceId), 'workspace-lifecycle');
+  });
+
+  it('drives the cloud ratchet: started from the sent memory, told the setting, handed off on pull, ended on archive', async () => {
+    const workspaceId = `ws-ratchet-${suffix}`;
+    const sentKey = 'pr:7|head:abc123|ci:failed:build|review:none|merge:clean';
+    const olderKey = 'pr:7|head:000000|ci:failed:build|review:none|merge:clean';
+    const ratchet = client.workflow.getHandle(workflowIds.ratchet(workspaceId));
+    await send(workspaceId, {
+      kind: 'portable',
+      state: portableState(workspaceId, 'app', {
+        ratchetEnabled: true,
+        ratchetState: 'CI_FAILED',
+        ratchetLastCiRunId: sentKey,
+        ratchetDispatchKeys: [olderKey],
+        prReviewLastCheckedAt: '2026-01-01T09:00:00.000Z',
+      }),
+    });
+    await readModelShows(workspaceId, 'READY');
+    const started = await eventually('ratchet:<id> runs with the sent memory', async () => {
+      const view = await ratchet.query(ratchetViewQuery).catch(() => undefined);
+      return view?.enabled ? view : undefined;
+    });
+    assert.equal(started.lastDispatchKey, sentKey, "the desktop's dedup key is the cloud's");
+    assert.equal(started.reviewLastCheckedAt, '2026-01-01T09:00:00.000Z');
+    assert.equal(started.activeFixer, null, 'a handled key starts no fixer');
+    const shown = await eventually('the ratchet in the workspace read model', async () => {
+      const view = await getWorkspaceView(db.pool, userId, workspaceId);
+      return view?.ratchet ? view.ratchet : undefined;
+    });
+    assert.equal(shown.lastDispatchKey, sentKey);
+
+    const off = await handle(workspaceId).executeUpdate(setWorkspaceRatchetUpdate, {
+      args: [{ enabled: false }],
+    });
+    assert.equal(off.ratchetEnabled, false, 'the setting is in the view');
+    assert.equal((await ratchet.query(ratchetViewQuery)).enabled, false, 'and told to the loop');
+    assert.equal((await getWorkspaceView(db.pool, userId, workspaceId))?.ratchetEnabled, false);
+    const on = await handle(workspaceId).executeUpdate(setWorkspaceRatchetUpdate, {
+      args: [{ enabled: true }],
+    });
+    assert.equal(on.ratchetEnabled, true);
+    const runId = (await ratchet.describe()).runId;
+    assert.equal((await ratchet.query(ratchetViewQuery)).enabled, true, 'the same loop, on again');
+    await assert.rejects(
+      handle(workspaceId).executeUpdate(setWorkspaceRatchetUpdate, {
+        args: [{ enabled: 'yes' } as unknown as { enabled: boolean }],
+      }),
+      (err: unknown) => failureOf(err)?.type === WorkspaceErrorType.invalidInput,
+      'a malformed setting is refused',
+    );
+
+    const pulled = await handle(workspaceId).executeUpdate(pullUpdate);
+    assert.equal(pulled.state.ratchetLastCiRunId, sentKey, 'the dedup key comes back');
+    assert.deepEqual(pulled.state.ratchetDispatchKeys, [olderKey, sentKey]);
+    assert.equal(pulled.state.prReviewLastCheckedAt, '2026-01-01T09:00:00.000Z');
+    assert.equal(pulled.state.ratchetEnabled, true);
+    const ended = (await ratchet.result()) as RatchetHandOff;
+    assert.equal(ended.view.endedReason, 'handed_off', 'the cloud loop ended before the pull answered');
+    assert.equal((await ratchet.describe()).status.name, 'COMPLETED');
+
+    await send(workspaceId, { kind: 'portable', state: pulled.state });
+    await eventually('the workspace READY in the cloud again', async () => {
+      const view = await getWorkspaceView(db.pool, userId, workspaceId);
+      return view?.status === 'READY' && view.location === 'CLOUD' ? view : undefined;
+    });
+    const again = await eventually('a new ratchet run after the new send', async () => {
+      const description = await ratchet.describe();
+      return description.runId !== runId && description.status.name === 'RUNNING' ? description : undefined;
+    });
+    assert.ok(again);
+    assert.equal(
+      (await ratchet.query(ratchetViewQuery)).lastDispatchKey,
+      sentKey,
+      'from what the pull gave back',
+    );
+    await handle(workspaceId).executeUpdate(archiveUpdate);
+    const archived = (await ratchet.result()) as RatchetHandOff;
+    assert.equal(archived.view.endedReason, 'archived', 'archiving ends the loop');
+    if (shouldRecordHistories())
+      await recordHistory(client, workflowIds.workspace(workspaceId), 'workspace-ratchet-handoff');
   });
 
   it("a URL that is not a git URL ends FAILED with the agent's reason; a retry fails the same way, readably", async () => {

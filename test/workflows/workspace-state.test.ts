@@ -7,6 +7,9 @@ import {
   InvalidWorkspaceTransition,
   newWorkspaceState,
   nextWorkspaceStep,
+  portableWithRatchet,
+  ratchetLinkOf,
+  ratchetMemoryFromSource,
   sendDisposition,
   toWorkspaceView,
   type WorkspaceEvent,
@@ -216,5 +219,167 @@ describe('workspace actor state (pure)', () => {
     assert.equal(view.githubIssueNumber, 42);
     assert.equal(view.githubIssueUrl, 'https://github.com/acme/app/issues/42');
     assert.equal(view.branchName, null);
+  });
+
+  describe('the cloud ratchet link', () => {
+    const sentWithMemory = () =>
+      portable({
+        ratchetEnabled: true,
+        ratchetState: 'CI_FAILED',
+        ratchetLastCiRunId: 'pr:7|head:abc|ci:failed|review:none|merge:clean',
+        ratchetDispatchKeys: ['pr:7|head:000|ci:failed|review:none|merge:clean'],
+        prReviewLastCheckedAt: '2026-01-01T09:00:00.000Z',
+      });
+    const readyWith = (source: WorkspaceSource) =>
+      run(
+        newWorkspaceState({ workspaceId: 'ws-1', userId: 'u1', source, nowMs: T0 }),
+        { type: 'RESTORE_TAKEN' },
+        { type: 'RECORDED' },
+        { type: 'VM_READY' },
+        {
+          type: 'RESTORED',
+          details: { ...details, ratchetEnabled: source.kind === 'portable' && source.state.ratchetEnabled },
+        },
+      );
+
+    it("seeds the ratchet's memory from the desktop's fields, so a handled key is never handed out again", () => {
+      const memory = ratchetMemoryFromSource(sentWithMemory());
+      assert.equal(memory.enabled, true);
+      assert.equal(memory.lastDispatchKey, 'pr:7|head:abc|ci:failed|review:none|merge:clean');
+      assert.deepEqual(memory.dispatchKeys, [
+        'pr:7|head:000|ci:failed|review:none|merge:clean',
+        'pr:7|head:abc|ci:failed|review:none|merge:clean',
+      ]);
+      assert.equal(memory.reviewLastCheckedAt, '2026-01-01T09:00:00.000Z');
+      assert.equal(memory.dispatchRetryCount, 0);
+      const issue = ratchetMemoryFromSource({ kind: 'issue', issueUrl: 'https://github.com/a/b/issues/1' });
+      assert.equal(issue.enabled, false);
+      assert.equal(issue.lastDispatchKey, null);
+    });
+
+    it('starts the ratchet once READY in the cloud with it enabled, and only in runs that drive one', () => {
+      const enabled = readyWith(sentWithMemory());
+      assert.deepEqual(step(enabled, { ratchet: true }), { kind: 'sync-ratchet' });
+      assert.deepEqual(
+        step(enabled),
+        { kind: 'wait', untilMs: null },
+        'a run from before the patch never does',
+      );
+      assert.deepEqual(step(ready(), { ratchet: true }), { kind: 'wait', untilMs: null }, 'disabled: none');
+      const provisioning = newWorkspaceState({
+        workspaceId: 'ws-1',
+        userId: 'u1',
+        source: sentWithMemory(),
+        nowMs: T0,
+      });
+      assert.deepEqual(step(provisioning, { ratchet: true }), { kind: 'restore' }, 'not before READY');
+      const synced = run(enabled, { type: 'RATCHET_SYNCED', enabled: true });
+      assert.deepEqual(step(synced, { ratchet: true }), { kind: 'wait', untilMs: null }, 'started once');
+    });
+
+    it('tells a running ratchet every change of the setting; a failed try waits and backs off', () => {
+      const running = run(readyWith(sentWithMemory()), { type: 'RATCHET_SYNCED', enabled: true });
+      const off = run(running, { type: 'RATCHET_ENABLED', enabled: false });
+      assert.equal(toWorkspaceView(off).ratchetEnabled, false);
+      assert.equal(ratchetLinkOf(off).memory.enabled, false);
+      assert.deepEqual(step(off, { ratchet: true }), { kind: 'sync-ratchet' });
+      const failed = run(off, { type: 'RATCHET_SYNC_FAILED' });
+      const retryAt = ratchetLinkOf(failed).retryAtMs;
+      assert.ok(retryAt !== null && retryAt > failed.updatedAtMs);
+      assert.deepEqual(step(failed, { ratchet: true, nowMs: failed.updatedAtMs }), {
+        kind: 'wait',
+        untilMs: retryAt,
+      });
+      assert.deepEqual(step(failed, { ratchet: true, nowMs: retryAt }), { kind: 'sync-ratchet' });
+      const twice = run(failed, { type: 'RATCHET_SYNC_FAILED' });
+      assert.ok(
+        (ratchetLinkOf(twice).retryAtMs ?? 0) - twice.updatedAtMs > retryAt - failed.updatedAtMs,
+        'backs off',
+      );
+      const toldOff = run(off, { type: 'RATCHET_SYNCED', enabled: false });
+      assert.deepEqual(step(toldOff, { ratchet: true }), { kind: 'wait', untilMs: null });
+      assert.deepEqual(
+        step(toldOff, { ratchet: true, pending: { pull: false, archive: false, ratchet: true } }),
+        {
+          kind: 'set-ratchet',
+        },
+      );
+      assert.throws(
+        () => run(run(ready(), { type: 'PULLED', details }), { type: 'RATCHET_ENABLED', enabled: true }),
+        InvalidWorkspaceTransition,
+        'a workspace on the desktop has its ratchet there',
+      );
+    });
+
+    it('a handoff keeps the memory it returned; a pull that fails afterwards starts the ratchet again from it', () => {
+      const running = run(readyWith(sentWithMemory()), { type: 'RATCHET_SYNCED', enabled: true });
+      const returned = {
+        ...ratchetLinkOf(running).memory,
+        lastDispatchKey: 'pr:7|head:def|ci:failed|review:none|merge:clean',
+        dispatchKeys: ['pr:7|head:def|ci:failed|review:none|merge:clean'],
+        dispatchTimesMs: [T0],
+      };
+      const handedOff = run(running, {
+        type: 'RATCHET_HANDED_OFF',
+        memory: returned,
+        ratchetState: 'CI_RUNNING',
+      });
+      assert.equal(ratchetLinkOf(handedOff).memory.lastDispatchKey, returned.lastDispatchKey);
+      assert.equal(ratchetLinkOf(handedOff).actorEnabled, null, 'the actor has ended');
+      assert.equal(handedOff.details.ratchetState, 'CI_RUNNING');
+      assert.deepEqual(
+        step(handedOff, { ratchet: true }),
+        { kind: 'sync-ratchet' },
+        'export failed: start again',
+      );
+      assert.ok(CarriedWorkspaceStateSchema.safeParse(handedOff).success, 'carried across continue-as-new');
+      const pulled = run(handedOff, { type: 'PULLED', details });
+      assert.deepEqual(step(pulled, { ratchet: true }), {
+        kind: 'wait',
+        untilMs: pulled.updatedAtMs + 60_000,
+      });
+      const resent = run(pulled, { type: 'SENT', source: portable({ ratchetLastCiRunId: 'desktop-key' }) });
+      assert.equal(
+        ratchetLinkOf(resent).memory.lastDispatchKey,
+        'desktop-key',
+        "a new send brings the desktop's memory",
+      );
+    });
+
+    it("the pulled state carries the cloud ratchet's memory and setting back", () => {
+      const source = sentWithMemory();
+      assert.equal(source.kind, 'portable');
+      if (source.kind !== 'portable') return;
+      const memory = {
+        ...ratchetMemoryFromSource(source),
+        lastDispatchKey: 'k2',
+        dispatchKeys: Array.from({ length: 60 }, (_, i) => `k${i}`),
+        reviewLastCheckedAt: '2026-01-02T00:00:00Z',
+      };
+      const pulled = portableWithRatchet(source.state, {
+        enabled: false,
+        memory,
+        ratchetState: 'REVIEW_PENDING',
+      });
+      assert.equal(pulled.ratchetLastCiRunId, 'k2');
+      assert.equal(pulled.ratchetDispatchKeys.length, 50, 'the newest 50 keys (the portable limit)');
+      assert.equal(pulled.ratchetDispatchKeys.at(-1), 'k59');
+      assert.equal(pulled.prReviewLastCheckedAt, '2026-01-02T00:00:00Z');
+      assert.equal(pulled.ratchetState, 'REVIEW_PENDING');
+      assert.equal(pulled.ratchetEnabled, false);
+      const untouched = portableWithRatchet(source.state, {
+        enabled: true,
+        memory: null,
+        ratchetState: null,
+      });
+      assert.equal(untouched.ratchetLastCiRunId, source.state.ratchetLastCiRunId, 'no handoff: as exported');
+    });
+
+    it('archiving forgets the running ratchet (it was ended)', () => {
+      const running = run(readyWith(sentWithMemory()), { type: 'RATCHET_SYNCED', enabled: true });
+      const archived = run(running, { type: 'ARCHIVED' });
+      assert.equal(ratchetLinkOf(archived).actorEnabled, null);
+      assert.deepEqual(step(archived, { ratchet: true }), { kind: 'complete' });
+    });
   });
 });

@@ -31,7 +31,15 @@ export type VmSettings = {
    * our search attributes (Temporal's time-skipping test server cannot register any).
    */
   searchAttributes: boolean;
+  /**
+   * How long a VM resumed only for background work (a ratchet poll, ensureReadyForBackground) stays up
+   * without user activity before it is suspended again. Optional: inputs from before it existed lack it.
+   */
+  backgroundGraceMs?: number;
 };
+
+/** backgroundGraceMs when unset: a poll takes seconds; the VM must not stay up its whole idle timeout. */
+export const DEFAULT_VM_BACKGROUND_GRACE_MS = 2 * 60 * 1000;
 
 export const defaultVmSettings: VmSettings = {
   idleTimeoutMs: 30 * 60 * 1000,
@@ -60,6 +68,7 @@ export const VmSettingsSchema = z.object({
   useWarmPool: z.boolean(),
   maxHistoryEvents: z.number().int().min(10).max(50_000),
   searchAttributes: z.boolean(),
+  backgroundGraceMs: duration.optional(),
 }) satisfies z.ZodType<VmSettings>;
 
 /** A container reference as it travels in workflow state (also the warm pool's). */
@@ -110,6 +119,7 @@ const CarriedStateSchema = z
     suspendedAtMs: finiteMs.nullable(),
     problem: VmProblemSchema.nullable().optional(),
     quotaHold: QuotaHoldSchema.nullable().optional(),
+    backgroundUntilMs: finiteMs.nullable().optional(),
   })
   .strip();
 
@@ -210,6 +220,13 @@ export const ensureReadyUpdate = defineUpdate<VmView>('ensureReady');
 export const suspendUpdate = defineUpdate<VmView>('suspend');
 /** Remove the container and the user's volume; the actor ends. */
 export const terminateUpdate = defineUpdate<VmView>('terminate');
+/**
+ * Provision-free resume for background work (the ratchet's poll of a suspended VM): like ensureReady, but
+ * not user activity. A VM it resumes is suspended again after settings.backgroundGraceMs unless the user
+ * shows up; a VM already usable is left exactly as it is (its idle timer untouched). Refused (VmFailed) for
+ * a FAILED VM: only the user's ensureReady retries one.
+ */
+export const ensureReadyForBackgroundUpdate = defineUpdate<VmView>('ensureReadyForBackground');
 /** Any user traffic: restarts the idle timer. */
 export const touchSignal = defineSignal('touch');
 export const vmStateQuery = defineQuery<VmView>('state');

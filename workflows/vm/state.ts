@@ -50,6 +50,11 @@ export type VmState = {
   problem?: VmProblem | null;
   /** Held stopped by usage:<userId> until minutes are available again. Optional, like problem. */
   quotaHold?: VmQuotaHold | null;
+  /**
+   * Resumed only for background work (ensureReadyForBackground): suspend no later than this unless the
+   * user shows up (any TOUCHED clears it). Optional, like problem; only runs with the background patch set it.
+   */
+  backgroundUntilMs?: number | null;
 };
 
 export type VmQuotaHold = {
@@ -82,7 +87,9 @@ export type VmEvent =
   | { type: 'PROBLEM'; source: VmProblem['source']; message: string }
   | { type: 'PROBLEM_CLEARED'; source: VmProblem['source'] }
   | { type: 'QUOTA_HOLD'; hold: Omit<VmQuotaHold, 'sinceMs'> }
-  | { type: 'QUOTA_RELEASED' };
+  | { type: 'QUOTA_RELEASED' }
+  /** The VM came up for background work only: its idle deadline is at most `untilMs`. */
+  | { type: 'BACKGROUND_WAKE'; untilMs: number };
 
 export class InvalidVmTransition extends Error {
   constructor(state: VmState, event: VmEvent) {
@@ -139,7 +146,13 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
 
   switch (event.type) {
     case 'TOUCHED':
-      return { ...s, lastActiveAtMs: nowMs, updatedAtMs: state.updatedAtMs };
+      // The user is here: whatever a background wake allowed, the full idle timeout applies again.
+      return {
+        ...s,
+        lastActiveAtMs: nowMs,
+        updatedAtMs: state.updatedAtMs,
+        ...(state.backgroundUntilMs != null ? { backgroundUntilMs: null } : {}),
+      };
 
     case 'PROVISION_STARTED':
       if (state.operation !== null || (state.status !== 'PROVISIONING' && state.status !== 'FAILED'))
@@ -192,7 +205,13 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
 
     case 'SUSPENDED':
       if (state.operation !== 'suspend') reject();
-      return { ...s, status: 'SUSPENDED', operation: null, suspendedAtMs: nowMs };
+      return {
+        ...s,
+        status: 'SUSPENDED',
+        operation: null,
+        suspendedAtMs: nowMs,
+        ...(state.backgroundUntilMs != null ? { backgroundUntilMs: null } : {}),
+      };
 
     case 'CRASH_DETECTED': {
       if (!isUsable(state)) reject();
@@ -242,6 +261,10 @@ export function applyVmEvent(state: VmState, event: VmEvent, nowMs: number): VmS
 
     case 'QUOTA_RELEASED':
       return { ...s, quotaHold: null };
+
+    case 'BACKGROUND_WAKE':
+      if (!isUsable(state)) reject();
+      return { ...s, backgroundUntilMs: Math.min(event.untilMs, state.backgroundUntilMs ?? event.untilMs) };
   }
 }
 
@@ -346,8 +369,11 @@ export function toVmView(s: VmState): VmView {
   };
 }
 
-/** When an idle VM is due to be suspended. */
-export const idleDeadlineMs = (s: VmState, idleTimeoutMs: number): number => s.lastActiveAtMs + idleTimeoutMs;
+/** When an idle VM is due to be suspended: its idle timeout, or sooner after a background-only wake. */
+export const idleDeadlineMs = (s: VmState, idleTimeoutMs: number): number =>
+  s.backgroundUntilMs != null
+    ? Math.min(s.lastActiveAtMs + idleTimeoutMs, s.backgroundUntilMs)
+    : s.lastActiveAtMs + idleTimeoutMs;
 
 /** When the next health check is due. */
 export const nextHealthCheckMs = (s: VmState, intervalMs: number): number =>

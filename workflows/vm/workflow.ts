@@ -36,6 +36,8 @@ import { userVmContainerName } from '../ids.js';
 import { FfcUserId, FfcVmState } from '../search-attributes.js';
 import { parseOrFail } from '../validation.js';
 import {
+  DEFAULT_VM_BACKGROUND_GRACE_MS,
+  ensureReadyForBackgroundUpdate,
   ensureReadyUpdate,
   type PendingRequests,
   QuotaRestoredSchema,
@@ -75,6 +77,11 @@ export const VM_SECOND_PASS_PATCH = 'vm-runtime-second-pass';
  * histories have no such activities). A run continued from one reports a VM that is running at its start.
  */
 export const VM_USAGE_PATCH = 'vm-usage-metering';
+/**
+ * Runs that handled ensureReadyForBackground (a ratchet poll resuming a suspended VM) carry this marker.
+ * Histories from before it never contain that update, so they replay unchanged.
+ */
+export const VM_BACKGROUND_WAKE_PATCH = 'vm-background-wake';
 /** The failure type of a malformed start or continue-as-new input. */
 export const VM_INVALID_INPUT = 'VmInvalidInput';
 const CONTAINER_MISSING = 'VmContainerMissing';
@@ -187,6 +194,8 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
     terminate: false,
   };
   let agentMisses = 0;
+  /** The bring-up owed is for background work only (no user asked): the VM may sleep again soon after. */
+  let backgroundOnly = false;
   const metered = patched(VM_USAGE_PATCH);
   /** Transitions told to usage:<userId>, in order; awaited before the run ends or continues as new. */
   let usageReports: Promise<void> = Promise.resolve();
@@ -253,12 +262,14 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
   setHandler(touchSignal, (...args: unknown[]) => {
     // A signal cannot be refused; one with arguments is not ours and is ignored.
     if (args.some((arg) => arg !== undefined)) return;
+    backgroundOnly = false;
     if (state.status !== 'TERMINATED') apply({ type: 'TOUCHED' });
   });
 
   setHandler(
     ensureReadyUpdate,
     async () => {
+      backgroundOnly = false;
       apply({ type: 'TOUCHED' });
       if (isUsable(state)) return toVmView(state);
       pending.ready = true;
@@ -276,6 +287,36 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         refuseArguments('ensureReady', args);
         refuseIfTerminating();
         if (state.quotaHold) throw quotaFailure(state.quotaHold);
+      },
+    },
+  );
+
+  setHandler(
+    ensureReadyForBackgroundUpdate,
+    async () => {
+      // Marks the run; no history from before it contains this update, so old ones replay unchanged.
+      patched(VM_BACKGROUND_WAKE_PATCH);
+      // Already up (the user's or another poll's): left exactly as it is, its idle timer untouched.
+      if (isUsable(state)) return toVmView(state);
+      if (!pending.ready) backgroundOnly = true;
+      pending.ready = true;
+      await condition(() => !pending.ready || terminatingOrGone());
+      if (state.quotaHold) throw quotaFailure(state.quotaHold);
+      if (isUsable(state)) return toVmView(state);
+      if (terminatingOrGone()) throw failure(VmErrorType.terminating, 'the VM was terminated while starting');
+      throw failure(
+        VmErrorType.failed,
+        `the VM could not be started: ${state.failureReason ?? 'unknown reason'}`,
+      );
+    },
+    {
+      validator: (...args: unknown[]) => {
+        refuseArguments('ensureReadyForBackground', args);
+        refuseIfTerminating();
+        if (state.quotaHold) throw quotaFailure(state.quotaHold);
+        // Only the user retries a failed VM; background work never provisions or repairs one.
+        if (state.status === 'FAILED' && state.operation === null)
+          throw failure(VmErrorType.failed, `the VM has failed: ${state.failureReason ?? 'unknown reason'}`);
       },
     },
   );
@@ -298,6 +339,7 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
     });
     // Callers waiting for the VM hear why it will not start; a running (or starting) VM is stopped.
     pending.ready = false;
+    backgroundOnly = false;
     if (isUsable(state) || starting) pending.suspend = true;
     viewStale = true;
   });
@@ -560,6 +602,13 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
       }
       case 'bring-up':
         await bringUp();
+        // Up for a poll only: it may sleep again after the grace, not after the whole idle timeout.
+        if (backgroundOnly && isUsable(state))
+          apply({
+            type: 'BACKGROUND_WAKE',
+            untilMs: workflowNow() + (settings.backgroundGraceMs ?? DEFAULT_VM_BACKGROUND_GRACE_MS),
+          });
+        backgroundOnly = false;
         pending.ready = false;
         break;
       case 'suspend':
@@ -572,6 +621,7 @@ async function runVmActor(input: VmWorkflowInput): Promise<VmView> {
         break;
       case 'answer-pending':
         pending.ready = pending.suspend = false;
+        backgroundOnly = false;
         break;
       case 'continue-as-new':
         await usageReports;

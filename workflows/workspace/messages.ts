@@ -7,10 +7,15 @@
  *   PROVISIONING ──restore ok──▶ READY ──pull──▶ READY (location DESKTOP; the actor ends)
  *        │                         └──archive──▶ ARCHIVED (the actor ends)
  *        └──restore failed──▶ FAILED ──retry──▶ PROVISIONING
+ *
+ * While READY in the cloud with the ratchet enabled it keeps a ratchet:<workspaceId> actor running, seeded
+ * with the sent state's ratchet memory; a pull asks that actor to hand its memory back (refused while a
+ * fixer works) and returns it in the pulled state; an archive ends it.
  */
 import { PortableWorkspaceStateSchema, WorkspaceIdSchema } from '@factory-factory/core/protocol';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
+import { RatchetMemorySchema, RatchetViewSchema } from '../ratchet/messages.js';
 
 const UserIdSchema = z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'a user id is 1-128 of [A-Za-z0-9_.@-]');
 
@@ -79,6 +84,17 @@ export const WorkspaceProblemSchema = z.object({
   attempts: z.number().int().min(1),
 });
 
+/** The workspace's side of its ratchet:<workspaceId> actor. */
+export const WorkspaceRatchetLinkSchema = z.object({
+  /** What a (re)started ratchet starts from: the sent state's, then what the last handoff returned. */
+  memory: RatchetMemorySchema,
+  /** What the ratchet actor of this stint was last told; null: none started (or it handed off / ended). */
+  actorEnabled: z.boolean().nullable(),
+  /** A start or setting that failed is tried again then. */
+  retryAtMs: finiteMs.nullable(),
+  failures: z.number().int().min(0).max(1000),
+});
+
 /** The actor's state as a continue-as-new carries it (our own output, but a raw client can forge one). */
 export const CarriedWorkspaceStateSchema = z
   .object({
@@ -100,6 +116,8 @@ export const CarriedWorkspaceStateSchema = z
     pulledAtMs: finiteMs.nullable(),
     version: z.number().int().nonnegative(),
     problem: WorkspaceProblemSchema.nullable(),
+    /** Absent in states carried from runs that predate the cloud ratchet. */
+    ratchet: WorkspaceRatchetLinkSchema.optional(),
   })
   .strip();
 
@@ -151,6 +169,11 @@ export const WorkspaceViewSchema = z.object({
     .object({ source: z.literal('database'), message: z.string(), since: z.string() })
     .nullable()
     .optional(),
+  /**
+   * The cloud ratchet's view (state, last decision, active fixer, problems), from its read model; null when
+   * none ran for this workspace. Filled in by the api's reads; the actor's own view leaves it out.
+   */
+  ratchet: RatchetViewSchema.nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   /** Bumped by every write of the read model (compare-and-swap). */
@@ -187,6 +210,13 @@ export const sendToCloudUpdate = defineUpdate<WorkspaceView, [{ userId: string; 
 export const pullUpdate = defineUpdate<PullResult>('pull');
 /** Stops its sessions and removes its worktree in the VM (the branch stays). Refused while a fixer works. */
 export const archiveUpdate = defineUpdate<WorkspaceView>('archive');
+/** The argument of setRatchet. */
+export const SetWorkspaceRatchetArgsSchema = z.object({ enabled: z.boolean() }).strict();
+/**
+ * Turns the cloud ratchet on or off: recorded in the view (ratchetEnabled) and told to ratchet:<id>, which
+ * is started (with the workspace's ratchet memory) if it does not run. Answers the view once told.
+ */
+export const setWorkspaceRatchetUpdate = defineUpdate<WorkspaceView, [{ enabled: boolean }]>('setRatchet');
 /** Restores a FAILED workspace again. */
 export const retryUpdate = defineUpdate<WorkspaceView>('retry');
 export const workspaceViewQuery = defineQuery<WorkspaceView>('view');

@@ -11,16 +11,22 @@
  * `restoreSeq` counts the sends and retries that asked for a restore, `recordedSeq` the last of them whose
  * PROVISIONING was written to the read model: a send or retry is answered once its own number is recorded.
  */
+import type { PortableWorkspaceState, RatchetStateName } from '@factory-factory/core/protocol';
+import { initialRatchetMemory } from '@factory-factory/core/ratchet';
 import type { z } from 'zod';
+import { RatchetMemorySchema } from '../ratchet/messages.js';
 import type {
   CarriedWorkspaceStateSchema,
   WorkspaceDetailsSchema,
+  WorkspaceRatchetLinkSchema,
   WorkspaceSource,
   WorkspaceView,
 } from './messages.js';
 
 export type WorkspaceState = z.output<typeof CarriedWorkspaceStateSchema>;
 export type WorkspaceDetails = z.output<typeof WorkspaceDetailsSchema>;
+export type WorkspaceRatchetLink = z.output<typeof WorkspaceRatchetLinkSchema>;
+export type WorkspaceRatchetMemory = z.output<typeof RatchetMemorySchema>;
 export type RestoreMode = 'send' | 'retry';
 
 export type WorkspaceEvent =
@@ -39,7 +45,18 @@ export type WorkspaceEvent =
   /** The read model accepted a write: its version (bumped per write) and creation time are the truth. */
   | { type: 'PERSISTED'; version: number; createdAtMs: number }
   | { type: 'PROBLEM'; message: string }
-  | { type: 'PROBLEM_CLEARED' };
+  | { type: 'PROBLEM_CLEARED' }
+  /** The user turned the cloud ratchet on or off (POST /api/workspaces/:id/ratchet). */
+  | { type: 'RATCHET_ENABLED'; enabled: boolean }
+  /** The ratchet:<id> actor was told `enabled` (started, if it had to be). */
+  | { type: 'RATCHET_SYNCED'; enabled: boolean }
+  | { type: 'RATCHET_SYNC_FAILED' }
+  /** The ratchet:<id> actor handed its memory back and ended (a pull); null: there was none to ask. */
+  | {
+      type: 'RATCHET_HANDED_OFF';
+      memory: WorkspaceRatchetMemory | null;
+      ratchetState: RatchetStateName | null;
+    };
 
 export class InvalidWorkspaceTransition extends Error {
   constructor(state: WorkspaceState, event: WorkspaceEvent) {
@@ -82,6 +99,79 @@ export function detailsFromSource(source: WorkspaceSource): WorkspaceDetails {
     ratchetEnabled: source.ratchetEnabled ?? false,
     ratchetState: 'IDLE',
   };
+}
+
+/**
+ * What the cloud ratchet starts from: the desktop's dedup key, recent keys and review check time, so a
+ * situation the desktop already handed to a fixer is not handed to another one here.
+ */
+export function ratchetMemoryFromSource(source: WorkspaceSource): WorkspaceRatchetMemory {
+  if (source.kind === 'issue')
+    return RatchetMemorySchema.parse(initialRatchetMemory({ enabled: source.ratchetEnabled ?? false }));
+  const s = source.state;
+  const keys = [...s.ratchetDispatchKeys];
+  if (s.ratchetLastCiRunId !== null && !keys.includes(s.ratchetLastCiRunId)) keys.push(s.ratchetLastCiRunId);
+  return RatchetMemorySchema.parse(
+    initialRatchetMemory({
+      enabled: s.ratchetEnabled,
+      lastDispatchKey: s.ratchetLastCiRunId,
+      dispatchKeys: keys,
+      reviewLastCheckedAt: s.prReviewLastCheckedAt,
+    }),
+  );
+}
+
+/** A fresh link for a send: the ratchet not started yet, its memory the sent one. */
+export const ratchetLinkFromSource = (source: WorkspaceSource): WorkspaceRatchetLink => ({
+  memory: ratchetMemoryFromSource(source),
+  actorEnabled: null,
+  retryAtMs: null,
+  failures: 0,
+});
+
+/** The link, also for a state carried from a run that predates it. */
+export const ratchetLinkOf = (s: WorkspaceState): WorkspaceRatchetLink =>
+  s.ratchet ?? ratchetLinkFromSource(s.source);
+
+/** How many dispatch keys the portable state carries (its schema's maximum). */
+const PORTABLE_DISPATCH_KEYS = 50;
+
+/**
+ * The pulled state with what the cloud ratchet did: its dedup key, recent keys, review check time, state
+ * and the setting, so the desktop loop resumes without handing a handled situation to a fixer again.
+ */
+export function portableWithRatchet(
+  pulled: PortableWorkspaceState,
+  input: { enabled: boolean; memory: WorkspaceRatchetMemory | null; ratchetState: RatchetStateName | null },
+): PortableWorkspaceState {
+  const { memory } = input;
+  return {
+    ...pulled,
+    ratchetEnabled: input.enabled,
+    ...(input.ratchetState !== null ? { ratchetState: input.ratchetState } : {}),
+    ...(memory
+      ? {
+          ratchetLastCiRunId: memory.lastDispatchKey,
+          ratchetDispatchKeys: memory.dispatchKeys.slice(-PORTABLE_DISPATCH_KEYS),
+          prReviewLastCheckedAt: memory.reviewLastCheckedAt,
+        }
+      : {}),
+  };
+}
+
+/** Back-off between tries to start or tell the ratchet actor: 5 s doubling to 5 min. */
+export const ratchetRetryDelayMs = (failures: number): number =>
+  Math.min(300_000, 5_000 * 2 ** Math.min(6, Math.max(0, failures)));
+
+/** Whether the ratchet actor must be started or told the setting now, or when (null: nothing to do). */
+export function ratchetSyncDueAtMs(s: WorkspaceState): number | null {
+  if (s.status !== 'READY' || s.location !== 'CLOUD') return null;
+  const link = ratchetLinkOf(s);
+  const wanted = s.details.ratchetEnabled;
+  // Not started this stint: only an enabled ratchet is started; a started one is told every change.
+  const due = link.actorEnabled === null ? wanted : link.actorEnabled !== wanted;
+  if (!due) return null;
+  return link.retryAtMs ?? s.updatedAtMs;
 }
 
 /** A new actor: PROVISIONING in the cloud, its first restore owed. */
@@ -151,6 +241,8 @@ export function applyWorkspaceEvent(
         restoreSeq: state.restoreSeq + 1,
         pendingRestore: 'send',
         pulledAtMs: null,
+        // A send after a pull brings the desktop's newer memory; the previous stint's ratchet has ended.
+        ratchet: ratchetLinkFromSource(event.source),
       };
 
     case 'RETRY_REQUESTED':
@@ -206,7 +298,66 @@ export function applyWorkspaceEvent(
 
     case 'ARCHIVED':
       if (state.status !== 'READY' && state.status !== 'FAILED') reject();
-      return { ...s, status: 'ARCHIVED', step: null, pendingRestore: null };
+      return {
+        ...s,
+        status: 'ARCHIVED',
+        step: null,
+        pendingRestore: null,
+        ...(state.ratchet ? { ratchet: { ...state.ratchet, actorEnabled: null, retryAtMs: null } } : {}),
+      };
+
+    case 'RATCHET_ENABLED': {
+      if (state.location !== 'CLOUD') reject();
+      const link = ratchetLinkOf(state);
+      return {
+        ...s,
+        details: { ...state.details, ratchetEnabled: event.enabled },
+        ratchet: {
+          ...link,
+          memory: { ...link.memory, enabled: event.enabled },
+          retryAtMs: null,
+          failures: 0,
+        },
+      };
+    }
+
+    case 'RATCHET_SYNCED':
+      // Not a change of the workspace: updatedAt stays.
+      return {
+        ...state,
+        ratchet: { ...ratchetLinkOf(state), actorEnabled: event.enabled, retryAtMs: null, failures: 0 },
+      };
+
+    case 'RATCHET_SYNC_FAILED': {
+      const link = ratchetLinkOf(state);
+      return {
+        ...state,
+        ratchet: {
+          ...link,
+          retryAtMs: nowMs + ratchetRetryDelayMs(link.failures),
+          failures: link.failures + 1,
+        },
+      };
+    }
+
+    case 'RATCHET_HANDED_OFF': {
+      const link = ratchetLinkOf(state);
+      // The actor has ended: whatever happens next (the export failing too) starts a new one from this memory.
+      return {
+        ...state,
+        details:
+          event.ratchetState !== null
+            ? { ...state.details, ratchetState: event.ratchetState }
+            : state.details,
+        ratchet: {
+          ...link,
+          memory: event.memory ? { ...event.memory, enabled: state.details.ratchetEnabled } : link.memory,
+          actorEnabled: null,
+          retryAtMs: null,
+          failures: 0,
+        },
+      };
+    }
 
     case 'PERSISTED':
       // Not a change of the workspace: updatedAt stays what was written.
@@ -253,12 +404,16 @@ export type WorkspaceStep =
   | { kind: 'restore' }
   | { kind: 'auto-retry' }
   | { kind: 'retry-read-model' }
+  /** A setting of the ratchet (enable / disable) is waiting for an answer. */
+  | { kind: 'set-ratchet' }
+  /** Start the ratchet:<id> actor, or tell it the setting (it differs from what it was told). */
+  | { kind: 'sync-ratchet' }
   | { kind: 'continue-as-new' }
   /** The actor's work is over (archived, or pulled and not sent back in time): it ends. */
   | { kind: 'complete' }
   | { kind: 'wait'; untilMs: number | null };
 
-export type PendingWorkspaceRequests = { pull: boolean; archive: boolean };
+export type PendingWorkspaceRequests = { pull: boolean; archive: boolean; ratchet?: boolean };
 
 export function nextWorkspaceStep(input: {
   state: WorkspaceState;
@@ -267,22 +422,27 @@ export function nextWorkspaceStep(input: {
   maxAutoRetries: number;
   desktopLingerMs: number;
   historyIsLong: boolean;
+  /** This run drives a ratchet:<id> actor (false when replaying a run from before that existed). */
+  ratchet?: boolean;
 }): WorkspaceStep {
   const { state, pending, nowMs } = input;
   // Requests first: a handler waiting for an answer never waits behind a timer.
   if (pending.archive) return { kind: 'archive' };
   if (pending.pull) return { kind: 'pull' };
+  if (pending.ratchet) return { kind: 'set-ratchet' };
   if (state.status === 'ARCHIVED') return { kind: 'complete' };
   if (state.pendingRestore !== null) return { kind: 'restore' };
   if (state.status === 'FAILED' && state.failureRetryable && state.autoRetries < input.maxAutoRetries)
     return { kind: 'auto-retry' };
+  const ratchetAt = input.ratchet ? ratchetSyncDueAtMs(state) : null;
+  if (ratchetAt !== null && nowMs >= ratchetAt) return { kind: 'sync-ratchet' };
   if (input.historyIsLong) return { kind: 'continue-as-new' };
   const retryAt = readModelRetryAtMs(state);
   if (retryAt !== null && nowMs >= retryAt) return { kind: 'retry-read-model' };
   const lingerEnds = desktopLingerEndsAtMs(state, input.desktopLingerMs);
   // The read model must be current before the actor ends: the api reads nothing else.
   if (lingerEnds !== null && nowMs >= lingerEnds && retryAt === null) return { kind: 'complete' };
-  const times = [retryAt, lingerEnds].filter((t): t is number => t !== null);
+  const times = [retryAt, lingerEnds, ratchetAt].filter((t): t is number => t !== null);
   return { kind: 'wait', untilMs: times.length > 0 ? Math.min(...times) : null };
 }
 

@@ -11,6 +11,12 @@
  * Deadlines: a restore is bounded by settings.restoreTimeoutMs (then FAILED, retryable); a pulled workspace
  * waits desktopLingerMs for the next send, then the actor ends; a long wait continues-as-new once history
  * is long, only when no handler runs and nothing is pending, so no request is lost across runs.
+ *
+ * The ratchet (behind the `workspace-drives-ratchet` patch; runs recorded before it replay without it):
+ * while READY in the cloud with ratchetEnabled, ratchet:<id> runs, started from the sent state's memory.
+ * The user's setting (setRatchet) is told to it; a pull first hands it off (its memory comes back in the
+ * pulled state; a working fixer refuses the pull), and if the export then fails it is started again from
+ * that memory; an archive ends it. What is owed is decided by nextWorkspaceStep like everything else.
  */
 import {
   ActivityFailure,
@@ -19,6 +25,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -26,7 +33,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { WorkspaceActivities } from '../../activities/workspace/types.js';
+import type { RatchetHandOffResult, WorkspaceActivities } from '../../activities/workspace/types.js';
 import { workflowNow } from '../clock.js';
 import { FfcUserId, FfcWorkspaceId } from '../search-attributes.js';
 import { parseOrFail } from '../validation.js';
@@ -38,7 +45,9 @@ import {
   pullUpdate,
   retryUpdate,
   SendToCloudArgsSchema,
+  SetWorkspaceRatchetArgsSchema,
   sendToCloudUpdate,
+  setWorkspaceRatchetUpdate,
   type WorkspaceActorInput,
   WorkspaceActorInputSchema,
   WorkspaceErrorType,
@@ -50,7 +59,10 @@ import {
   detailsFromSource,
   newWorkspaceState,
   nextWorkspaceStep,
+  portableWithRatchet,
   problemRetryDelayMs,
+  ratchetLinkOf,
+  ratchetSyncDueAtMs,
   sendDisposition,
   toWorkspaceView,
   type WorkspaceEvent,
@@ -77,6 +89,9 @@ const USER_CAUSED = [
   WorkspaceErrorType.notOwner,
 ];
 
+/** Runs that record this marker drive a ratchet:<id> actor; older histories replay without it. */
+export const WORKSPACE_RATCHET_PATCH = 'workspace-drives-ratchet';
+
 /** After the actor's last transition, how long it keeps trying to write it to a database that is down. */
 const MAX_FINAL_READ_MODEL_ATTEMPTS = 30;
 
@@ -89,6 +104,19 @@ const readModel = proxyActivities<Pick<WorkspaceActivities, 'recordWorkspaceView
 const handoff = proxyActivities<Pick<WorkspaceActivities, 'pullWorkspaceFromVm' | 'archiveWorkspaceInVm'>>({
   startToCloseTimeout: '6 minutes',
   heartbeatTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: FINAL_FAILURES,
+  },
+});
+
+/** Starting, telling, handing off and ending ratchet:<id>: quick calls to Temporal, a few tries. */
+const ratchetControl = proxyActivities<
+  Pick<WorkspaceActivities, 'syncWorkspaceRatchet' | 'handOffWorkspaceRatchet' | 'endWorkspaceRatchet'>
+>({
+  startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
@@ -193,6 +221,8 @@ export async function workspaceWorkflow(rawInput: unknown): Promise<WorkspaceVie
 
 async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceView> {
   const { settings } = input;
+  // Decided once per run, before any command: the whole run takes one path.
+  const ratchetLinked = patched(WORKSPACE_RATCHET_PATCH);
   const desktopLingerMs = settings.desktopLingerMs ?? DEFAULT_DESKTOP_LINGER_MS;
   const maxHistoryEvents = settings.maxHistoryEvents ?? DEFAULT_WORKSPACE_MAX_HISTORY_EVENTS;
   let state: WorkspaceState =
@@ -205,6 +235,7 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
     });
   const pulls: Pending<PullResult>[] = [];
   const archives: Pending<WorkspaceView>[] = [];
+  const ratchetRequests: (Pending<WorkspaceView> & { enabled: boolean })[] = [];
   /** The read model holds this id for another user: this run must not act on it. */
   let ownershipRefused = false;
   /** The view as the latest send or retry was recorded: what that send or retry answers. */
@@ -334,6 +365,41 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
   );
 
   setHandler(
+    setWorkspaceRatchetUpdate,
+    async (args: unknown) => {
+      const { enabled } = parseOrFail(
+        SetWorkspaceRatchetArgsSchema,
+        args,
+        'setRatchet',
+        WORKSPACE_INVALID_INPUT,
+      );
+      const request: Pending<WorkspaceView> & { enabled: boolean } = { done: false, enabled };
+      ratchetRequests.push(request);
+      await condition(() => request.done);
+      if (request.error) throw request.error;
+      return request.result ?? toWorkspaceView(state);
+    },
+    {
+      validator: (...args: unknown[]) => {
+        if (!ratchetLinked)
+          throw failure(
+            WorkspaceErrorType.notReady,
+            'this workspace was sent before the cloud ratchet existed; send it again',
+          );
+        if (args.length !== 1)
+          throw failure(WORKSPACE_INVALID_INPUT, 'invalid setRatchet: it takes one argument');
+        parseOrFail(SetWorkspaceRatchetArgsSchema, args[0], 'setRatchet', WORKSPACE_INVALID_INPUT);
+        refuseIfArchived();
+        if (state.location !== 'CLOUD' || pulls.length > 0)
+          throw failure(
+            WorkspaceErrorType.notReady,
+            `workspace ${state.workspaceId} is on the desktop (or being pulled); its ratchet runs there`,
+          );
+      },
+    },
+  );
+
+  setHandler(
     retryUpdate,
     async () => {
       if (state.status === 'FAILED') apply({ type: 'RETRY_REQUESTED', automatic: false });
@@ -409,19 +475,95 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
       });
       return;
     }
+    // The cloud loop stops before the export: no fixer can start between the export and the answer.
+    let handedOff: RatchetHandOffResult = { found: false };
+    if (ratchetLinked) {
+      try {
+        handedOff = await ratchetControl.handOffWorkspaceRatchet({ workspaceId: state.workspaceId });
+      } catch (err) {
+        settle({ error: callerFailure(err) });
+        return;
+      }
+      if (handedOff.found)
+        apply({ type: 'RATCHET_HANDED_OFF', memory: handedOff.memory, ratchetState: handedOff.ratchetState });
+    }
     try {
       const pulled = await handoff.pullWorkspaceFromVm({
         userId: state.userId,
         workspaceId: state.workspaceId,
       });
-      apply({ type: 'PULLED', details: detailsFromSource({ kind: 'portable', state: pulled.state }) });
+      const portable = ratchetLinked
+        ? portableWithRatchet(pulled.state, {
+            enabled: state.details.ratchetEnabled,
+            memory: handedOff.found ? ratchetLinkOf(state).memory : null,
+            ratchetState: handedOff.found ? handedOff.ratchetState : null,
+          })
+        : pulled.state;
+      apply({ type: 'PULLED', details: detailsFromSource({ kind: 'portable', state: portable }) });
       await persist();
       settle({
-        result: { workspace: toWorkspaceView(state), state: pulled.state, sessions: pulled.sessions },
+        result: { workspace: toWorkspaceView(state), state: portable, sessions: pulled.sessions },
       });
     } catch (err) {
+      // Still in the cloud: the main loop starts the ratchet again from the memory it handed back.
       settle({ error: callerFailure(err) });
     }
+  }
+
+  /** Starts ratchet:<id> or tells it the setting; a failure is shown in the log and tried again later. */
+  async function syncRatchet(): Promise<unknown> {
+    const enabled = state.details.ratchetEnabled;
+    try {
+      await ratchetControl.syncWorkspaceRatchet({
+        workspaceId: state.workspaceId,
+        userId: state.userId,
+        enabled,
+        memory: ratchetLinkOf(state).memory,
+      });
+      apply({ type: 'RATCHET_SYNCED', enabled });
+      return null;
+    } catch (err) {
+      apply({ type: 'RATCHET_SYNC_FAILED' });
+      log.warn('workspace actor: ratchet not started or told', {
+        workspaceId: state.workspaceId,
+        error: reasonOf(err),
+      });
+      return err;
+    }
+  }
+
+  async function setRatchet(): Promise<void> {
+    const requests = ratchetRequests.splice(0);
+    const last = requests[requests.length - 1];
+    if (!last) return;
+    const settle = (outcome: { result?: WorkspaceView; error?: ApplicationFailure }) => {
+      for (const request of requests) Object.assign(request, outcome, { done: true });
+    };
+    if (state.status === 'ARCHIVED')
+      return settle({
+        error: failure(WorkspaceErrorType.archived, `workspace ${state.workspaceId} is archived`),
+      });
+    if (state.location !== 'CLOUD')
+      return settle({
+        error: failure(WorkspaceErrorType.notReady, `workspace ${state.workspaceId} is on the desktop`),
+      });
+    // Requests that arrived together: the last one is the setting.
+    apply({ type: 'RATCHET_ENABLED', enabled: last.enabled });
+    await persist();
+    // Not READY yet: the ratchet starts once the restore is done.
+    if (ratchetSyncDueAtMs(state) !== null) {
+      const err = await syncRatchet();
+      if (err !== null) {
+        settle({
+          error: failure(
+            WorkspaceErrorType.unavailable,
+            `the setting is saved, but the ratchet did not answer (${reasonOf(err)}); it is tried again`,
+          ),
+        });
+        return;
+      }
+    }
+    settle({ result: toWorkspaceView(state) });
   }
 
   async function archive(): Promise<void> {
@@ -438,6 +580,18 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
     }
     try {
       await handoff.archiveWorkspaceInVm({ userId: state.userId, workspaceId: state.workspaceId });
+      if (ratchetLinked) {
+        // The VM refused the archive while a fixer worked, so none is lost here; a ratchet that does not
+        // answer is logged (it finds the workspace archived at its next poll).
+        await ratchetControl
+          .endWorkspaceRatchet({ workspaceId: state.workspaceId, reason: 'archived' })
+          .catch((err: unknown) =>
+            log.warn('workspace actor: ratchet not ended', {
+              workspaceId: state.workspaceId,
+              error: reasonOf(err),
+            }),
+          );
+      }
       apply({ type: 'ARCHIVED' });
       await persist();
       settle({ result: toWorkspaceView(state) });
@@ -446,7 +600,8 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
     }
   }
 
-  const anyPending = () => pulls.length > 0 || archives.length > 0 || state.pendingRestore !== null;
+  const anyPending = () =>
+    pulls.length > 0 || archives.length > 0 || ratchetRequests.length > 0 || state.pendingRestore !== null;
 
   async function idle(untilMs: number | null): Promise<void> {
     if (untilMs === null) {
@@ -477,10 +632,11 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
     }
     const step = nextWorkspaceStep({
       state,
-      pending: { pull: pulls.length > 0, archive: archives.length > 0 },
+      pending: { pull: pulls.length > 0, archive: archives.length > 0, ratchet: ratchetRequests.length > 0 },
       nowMs: workflowNow(),
       maxAutoRetries: settings.maxAutoRetries,
       desktopLingerMs,
+      ratchet: ratchetLinked,
       historyIsLong:
         workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistoryEvents,
     });
@@ -499,6 +655,12 @@ async function runWorkspaceActor(input: WorkspaceActorInput): Promise<WorkspaceV
         break;
       case 'retry-read-model':
         await persist();
+        break;
+      case 'set-ratchet':
+        await setRatchet();
+        break;
+      case 'sync-ratchet':
+        await syncRatchet();
         break;
       case 'continue-as-new':
         await condition(allHandlersFinished);

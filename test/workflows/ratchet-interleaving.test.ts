@@ -1,0 +1,666 @@
+/**
+ * Both ratchets on one PR, randomly interleaved: the desktop's (cli/src/ratchet: DesktopRatchet over a real
+ * WorkspaceStore, ffc's handoff functions) and the cloud's (the real ratchetWorkflow from the production
+ * bundle on Temporal's time-skipping server), each deciding with core/ratchet. A seeded schedule mixes CI
+ * events (pushes that start a run, runs that fail or pass, re-runs), fixer ends and deaths (and fixers that
+ * hang until the cloud's timeout stops them), sends and pulls (a send racing a desktop cycle), restarts of
+ * the cloud worker and of the desktop process, GitHub outages, and dispatch acknowledgements lost after
+ * the VM took the dispatch (the activity retried with the same dispatch id).
+ *
+ * Asserted for every seed:
+ *   - at most one dispatch per key across both sides: a key is dispatched again only after its previous
+ *     fixer died (a retry), never while one works, at most 1 + MAX_FIXER_RETRIES times;
+ *   - never two fixers at work at once for the workspace;
+ *   - no failing key missed: whenever the schedule goes quiet (no pending CI, fixers ended), a PR whose
+ *     current head fails has had that key dispatched by one side or the other.
+ *
+ * Simulated, for speed (thousands of polls per run): the transport of a poll (gh's JSON is made from the
+ * scenario and turned into a snapshot by core's own buildPullRequestSnapshot, not fetched by gh), the VM
+ * agent behind the cloud activities (dispatch idempotent on its dispatch id, like the agent's
+ * ratchet.dispatch), and the fixers (they end after a drawn time, COMPLETED or DIED, and may push). The
+ * decisions, memories, the workflow and the handoff mappings (ffc's sentRatchetFields/pulledWorkspace, the
+ * workspace actor's ratchetMemoryFromSource/portableWithRatchet) are the real ones.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPullRequestSnapshot } from '@factory-factory/core/github';
+import {
+  GhPrViewSchema,
+  PORTABLE_WORKSPACE_STATE_VERSION,
+  type PortableWorkspaceState,
+  type PullRequestSnapshot,
+} from '@factory-factory/core/protocol';
+import { MAX_FIXER_RETRIES, type RatchetMemory, snapshotKey } from '@factory-factory/core/ratchet';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { RatchetActivities } from '../../activities/ratchet/types.js';
+import { DesktopRatchet } from '../../cli/src/ratchet/cycle.js';
+import type { FixerEnd, FixerJob, FixerRunner } from '../../cli/src/ratchet/fixer.js';
+import { pulledWorkspace, sentRatchetFields } from '../../cli/src/ratchet/handoff.js';
+import { type LocalWorkspace, WorkspaceStore } from '../../cli/src/workspace-store.js';
+import { workflowIds } from '../../workflows/ids.js';
+import {
+  handOffUpdate,
+  RatchetErrorType,
+  RatchetMemorySchema,
+  type RatchetSettings,
+  type RatchetView,
+  ratchetViewQuery,
+} from '../../workflows/ratchet/messages.js';
+import { ratchetWorkflow } from '../../workflows/ratchet/workflow.js';
+import { portableWithRatchet, ratchetMemoryFromSource } from '../../workflows/workspace/state.js';
+import { uniqueSuffix } from '../support/services.js';
+import { createTimeSkippingEnvironment } from '../support/temporal-test-server.js';
+import { workflowBundle } from '../support/worker.js';
+
+/** Seeds run by CI; each is one independent schedule of STEPS_PER_SEED events. */
+const SEEDS = Array.from({ length: 10 }, (_, i) => 1000 + i * 7919);
+const STEPS_PER_SEED = 45;
+const QUIET_EVERY = 9;
+
+const OWNER = 'acme';
+const REPO = 'app';
+const PR_NUMBER = 42;
+const PR_URL = `https://github.com/${OWNER}/${REPO}/pull/${PR_NUMBER}`;
+const VIEWER = 'ffc-user';
+
+const cloudSettings: RatchetSettings = {
+  pollIntervalMs: 30_000,
+  suspendedPollIntervalMs: 5 * 60_000,
+  maxDispatchesPerDay: 1000,
+  fixerTimeoutMs: 20 * 60_000,
+  fixerCheckIntervalMs: 10_000,
+  trust: { triggerMode: 'changes_requested', trustedBots: [] },
+  searchAttributes: false,
+};
+
+/** mulberry32: small, seedable, good enough to draw a schedule. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    chance: (p: number) => next() < p,
+    int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)),
+  };
+}
+type Rng = ReturnType<typeof rng>;
+
+type Side = 'cloud' | 'desktop';
+type FixerState = 'RUNNING' | 'COMPLETED' | 'DIED';
+type SimFixer = {
+  id: string;
+  side: Side;
+  key: string | null;
+  startedAtMs: number;
+  durationMs: number;
+  /** HANG: never ends by itself (the cloud's fixer timeout stops it). */
+  planned: 'COMPLETED' | 'DIED' | 'HANG';
+  pushes: boolean;
+  state: FixerState;
+  /** A desktop fixer's promise, settled when it ends (never for one whose ffc process was killed). */
+  finish?: (end: FixerEnd) => void;
+  /** Its ffc process was killed: the next desktop ratchet sees an orphan and records DIED. */
+  orphaned?: boolean;
+};
+
+/** One PR, one check ("test"), CI run ids and head shas drawn in order. */
+class PullRequestWorld {
+  private shaSeq = 0;
+  runId = 100;
+  headSha = this.nextSha();
+  ci: 'PENDING' | 'FAILURE' | 'SUCCESS' = 'FAILURE';
+  private pendingUntilMs = 0;
+  private pendingResult: 'FAILURE' | 'SUCCESS' = 'FAILURE';
+  /** Answer polls with an outage (GitHub unreachable) while set. */
+  outage = false;
+
+  private nextSha(): string {
+    this.shaSeq += 1;
+    return this.shaSeq.toString(16).padStart(40, 'a');
+  }
+
+  push(nowMs: number, result: 'FAILURE' | 'SUCCESS', ciMs: number): void {
+    this.headSha = this.nextSha();
+    this.rerun(nowMs, result, ciMs);
+  }
+
+  rerun(nowMs: number, result: 'FAILURE' | 'SUCCESS', ciMs: number): void {
+    this.runId += 1;
+    this.ci = 'PENDING';
+    this.pendingResult = result;
+    this.pendingUntilMs = nowMs + ciMs;
+  }
+
+  advance(nowMs: number, force = false): void {
+    if (this.ci === 'PENDING' && (force || nowMs >= this.pendingUntilMs)) this.ci = this.pendingResult;
+  }
+
+  /** What gh would print, made into core's snapshot by core's own code. */
+  snapshot(): PullRequestSnapshot {
+    const running = this.ci === 'PENDING';
+    const view = GhPrViewSchema.parse({
+      number: PR_NUMBER,
+      url: PR_URL,
+      state: 'OPEN',
+      isDraft: false,
+      reviewDecision: '',
+      mergedAt: null,
+      mergeStateStatus: 'CLEAN',
+      headRefName: 'feature-x',
+      headRefOid: this.headSha,
+      baseRefName: 'main',
+      statusCheckRollup: [
+        {
+          __typename: 'CheckRun',
+          name: 'test',
+          workflowName: 'CI',
+          status: running ? 'IN_PROGRESS' : 'COMPLETED',
+          conclusion: running ? '' : this.ci,
+          startedAt: '2024-01-02T03:05:00Z',
+          completedAt: running ? '0001-01-01T00:00:00Z' : '2024-01-02T03:07:00Z',
+          detailsUrl: `https://github.com/${OWNER}/${REPO}/actions/runs/${this.runId}/job/1`,
+        },
+      ],
+      reviews: [],
+      comments: [],
+    });
+    return buildPullRequestSnapshot({ host: 'github.com', owner: OWNER, repo: REPO }, view, [], VIEWER);
+  }
+}
+
+type Dispatch = { side: Side; id: string; key: string | null; atMs: number };
+
+/** One seed's run: the world, both sides, the log. */
+class Scenario {
+  readonly world = new PullRequestWorld();
+  readonly fixers = new Map<string, SimFixer>();
+  readonly dispatches: Dispatch[] = [];
+  /** Cloud dispatch id → key, from the views the workflow records (the dispatch input has no key). */
+  readonly cloudKeys = new Map<string, string>();
+  /** The next new cloud dispatch loses its acknowledgement after the VM took it. */
+  loseNextAck = false;
+  nowMs = 0;
+  location: 'DESKTOP' | 'CLOUD' = 'DESKTOP';
+  readonly violations: string[] = [];
+
+  constructor(
+    readonly seed: number,
+    readonly r: Rng,
+    readonly workspaceId: string,
+  ) {}
+
+  running(): SimFixer[] {
+    return [...this.fixers.values()].filter((f) => f.state === 'RUNNING' && !f.orphaned);
+  }
+
+  startFixer(side: Side, id: string, key: string | null): SimFixer {
+    const known = this.fixers.get(id);
+    if (known) return known;
+    const others = this.running();
+    if (others.length > 0)
+      this.violations.push(
+        `${side} fixer ${id} started while ${others.map((f) => `${f.side}:${f.id}`).join(', ')} worked`,
+      );
+    const roll = this.r.next();
+    const fixer: SimFixer = {
+      id,
+      side,
+      key,
+      startedAtMs: this.nowMs,
+      durationMs: this.r.int(5_000, 6 * 60_000),
+      planned: roll < 0.65 ? 'COMPLETED' : roll < 0.93 ? 'DIED' : side === 'cloud' ? 'HANG' : 'DIED',
+      pushes: this.r.chance(0.5),
+      state: 'RUNNING',
+    };
+    this.fixers.set(id, fixer);
+    this.dispatches.push({ side, id, key, atMs: this.nowMs });
+    return fixer;
+  }
+
+  endFixer(fixer: SimFixer, state: 'COMPLETED' | 'DIED', quiet: boolean): void {
+    if (fixer.state !== 'RUNNING') return;
+    fixer.state = state;
+    if (state === 'COMPLETED' && fixer.pushes && !quiet)
+      this.world.push(this.nowMs, this.r.chance(0.5) ? 'FAILURE' : 'SUCCESS', this.r.int(10_000, 4 * 60_000));
+    fixer.finish?.({ outcome: state, detail: state === 'DIED' ? 'simulated death' : null });
+  }
+
+  /** Ends the fixers whose time is up (in a quiet phase: every fixer that can end, now). */
+  endDueFixers(quiet: boolean): SimFixer[] {
+    const ended: SimFixer[] = [];
+    for (const fixer of this.running()) {
+      const due = quiet || this.nowMs >= fixer.startedAtMs + fixer.durationMs;
+      if (!due || fixer.planned === 'HANG') continue;
+      this.endFixer(fixer, quiet ? 'COMPLETED' : fixer.planned, quiet);
+      ended.push(fixer);
+    }
+    return ended;
+  }
+
+  // ---- the cloud side's activities: the VM agent simulated, idempotent on the dispatch id ----
+
+  activities(): RatchetActivities {
+    return {
+      pollPullRequest: async () => {
+        if (this.world.outage) return { kind: 'unavailable', message: 'simulated GitHub outage' };
+        return { kind: 'snapshot', snapshot: this.world.snapshot() };
+      },
+      wakeVmForPoll: async () => {},
+      dispatchFixer: async ({ dispatchId }) => {
+        const isNew = !this.fixers.has(dispatchId);
+        const fixer = this.startFixer('cloud', dispatchId, this.cloudKeys.get(dispatchId) ?? null);
+        if (isNew && this.loseNextAck) {
+          this.loseNextAck = false;
+          // The VM took the dispatch; the answer never reached the worker. The retry must not send twice.
+          throw ApplicationFailure.retryable('simulated lost acknowledgement', 'SimulatedLostAck');
+        }
+        return { sessionId: `session-${fixer.id}` };
+      },
+      checkFixer: async ({ dispatchId }) => {
+        const fixer = this.fixers.get(dispatchId);
+        if (!fixer) return { outcome: 'DIED', detail: 'no such fixer in the VM' };
+        return { outcome: fixer.state, detail: null };
+      },
+      stopFixer: async () => {
+        const working = this.running().filter((f) => f.side === 'cloud');
+        for (const fixer of working) this.endFixer(fixer, 'DIED', false);
+        return { stopped: working.length > 0, sessionId: working[0] ? `session-${working[0].id}` : null };
+      },
+      recordRatchetView: async (view: RatchetView) => {
+        if (view.activeFixer) this.cloudKeys.set(view.activeFixer.dispatchId, view.activeFixer.key);
+        return { written: true, version: view.version };
+      },
+    } satisfies RatchetActivities;
+  }
+}
+
+/** The desktop's fixers: started by DesktopRatchet, ended by the schedule. */
+class SimDesktopFixers implements FixerRunner {
+  private readonly mine = new Set<string>();
+  constructor(private readonly scenario: Scenario) {}
+  start(job: FixerJob): Promise<FixerEnd> {
+    const fixer = this.scenario.startFixer('desktop', job.sessionId, null);
+    this.mine.add(job.sessionId);
+    return new Promise((resolve) => {
+      fixer.finish = (end) => {
+        this.mine.delete(job.sessionId);
+        resolve(end);
+      };
+    });
+  }
+  isRunning(sessionId: string): boolean {
+    return this.mine.has(sessionId);
+  }
+  /** This ffc process is killed: its fixers die with it and never report. */
+  kill(): void {
+    for (const id of this.mine) {
+      const fixer = this.scenario.fixers.get(id);
+      if (fixer) {
+        fixer.orphaned = true;
+        fixer.finish = undefined;
+      }
+    }
+    this.mine.clear();
+  }
+  async stopAll(): Promise<void> {}
+}
+
+type WorkspaceNaming = Pick<LocalWorkspace, 'id' | 'name' | 'repoUrl' | 'branchName' | 'prUrl'>;
+
+function portableOf(
+  workspace: WorkspaceNaming,
+  fields: Partial<PortableWorkspaceState>,
+): PortableWorkspaceState {
+  return {
+    version: PORTABLE_WORKSPACE_STATE_VERSION,
+    workspaceId: workspace.id,
+    name: workspace.name,
+    repoUrl: workspace.repoUrl,
+    branchName: workspace.branchName,
+    baseBranch: 'main',
+    location: 'CLOUD',
+    prUrl: workspace.prUrl,
+    prNumber: PR_NUMBER,
+    githubIssueNumber: null,
+    githubIssueUrl: null,
+    ratchetEnabled: true,
+    ratchetState: 'IDLE',
+    ratchetLastCiRunId: null,
+    prReviewLastCheckedAt: null,
+    ratchetDispatchKeys: [],
+    exportedAt: new Date(0).toISOString(),
+    ...fields,
+  };
+}
+
+describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Temporal, real workflow)', function () {
+  this.timeout(30 * 60_000);
+  let env: TestWorkflowEnvironment;
+  const stateRoot = mkdtempSync(join(tmpdir(), 'ffc-ratchet-interleave-'));
+  const totals = { seeds: 0, steps: 0, dispatches: 0, retries: 0, sends: 0, pulls: 0, refusedPulls: 0 };
+
+  before(async () => {
+    env = await createTimeSkippingEnvironment();
+  });
+  after(async () => {
+    await env?.teardown();
+    rmSync(stateRoot, { recursive: true, force: true });
+    process.stdout.write(
+      `ratchet interleaving: seeds ${SEEDS.join(',')}; ${STEPS_PER_SEED} steps each; totals ${JSON.stringify(totals)}\n`,
+    );
+  });
+
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: every key at most once across both sides, no failing key missed`, async () => {
+      await runSeed(seed);
+    });
+  }
+
+  async function runSeed(seed: number): Promise<void> {
+    const r = rng(seed);
+    const workspaceId = `interleave-${seed}-${uniqueSuffix()}`;
+    const scenario = new Scenario(seed, r, workspaceId);
+    const taskQueue = `interleave-${uniqueSuffix()}`;
+    const userId = `user-${seed}`;
+    const storeDir = join(stateRoot, String(seed));
+    const store = new WorkspaceStore(storeDir);
+    const now = async () => {
+      scenario.nowMs = await env.currentTimeMs();
+      return scenario.nowMs;
+    };
+    const bundle = await workflowBundle();
+    const activities = scenario.activities();
+
+    // The cloud worker, restartable.
+    const startWorker = async () => {
+      const w = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: bundle,
+        activities,
+        // No sticky queue: a restarted worker would leave tasks on its predecessor's sticky queue, which
+        // the time-skipping server waits out in real time.
+        maxCachedWorkflows: 0,
+        shutdownGraceTime: '1s',
+      });
+      const running = w.run();
+      return {
+        stop: async () => {
+          w.shutdown();
+          await running;
+        },
+      };
+    };
+    let worker = await startWorker();
+
+    // The desktop, restartable (a restart orphans its fixers).
+    let desktopFixers = new SimDesktopFixers(scenario);
+    const newDesktop = () =>
+      new DesktopRatchet({
+        store,
+        github: {
+          getPullRequestSnapshot: async () => {
+            if (scenario.world.outage) throw new Error('simulated GitHub outage');
+            return scenario.world.snapshot();
+          },
+        },
+        fixers: desktopFixers,
+        settings: { maxDispatchesPerDay: 1000 },
+      });
+    let desktop = newDesktop();
+    await store.update((all) => {
+      all.set(workspaceId, {
+        id: workspaceId,
+        name: `interleave ${seed}`,
+        checkoutDir: storeDir,
+        repoUrl: 'https://github.com/acme/app.git',
+        branchName: 'feature-x',
+        location: 'DESKTOP',
+        prUrl: PR_URL,
+        ratchet: {
+          enabled: true,
+          state: 'IDLE',
+          lastDispatchKey: null,
+          dispatchKeys: [],
+          reviewLastCheckedAt: null,
+          dispatchOutcome: null,
+          dispatchRetryCount: 0,
+          dispatchStalled: false,
+          dispatchTimesMs: [],
+        },
+        activeFixer: null,
+        lastDecision: null,
+        problem: null,
+      });
+    });
+
+    const naming: WorkspaceNaming = {
+      id: workspaceId,
+      name: `interleave ${seed}`,
+      repoUrl: 'https://github.com/acme/app.git',
+      branchName: 'feature-x',
+      prUrl: PR_URL,
+    };
+    const handle = () => env.client.workflow.getHandle(workflowIds.ratchet(workspaceId));
+    const desktopCycle = async () => {
+      for (const report of await desktop.cycle(await now())) {
+        if (report.dispatched) {
+          const fixer = scenario.fixers.get(report.dispatched.sessionId);
+          if (fixer) fixer.key = report.dispatched.key;
+        }
+      }
+    };
+    /** ffc send's store step (cli/src/main.ts): under the lock, refused while a desktop fixer works. */
+    const send = async (): Promise<boolean> => {
+      const sent = await store.update((all) => {
+        const known = all.get(workspaceId);
+        if (known?.location !== 'DESKTOP' || known.activeFixer) return null;
+        all.set(workspaceId, { ...known, location: 'CLOUD', activeFixer: null });
+        return portableOf(known, sentRatchetFields(known, true));
+      });
+      if (sent === null) return false;
+      scenario.location = 'CLOUD';
+      totals.sends += 1;
+      await env.client.workflow.start(ratchetWorkflow, {
+        workflowId: workflowIds.ratchet(workspaceId),
+        taskQueue,
+        args: [
+          {
+            workspaceId,
+            userId,
+            // The workspace actor's own seeding of its ratchet from a send.
+            memory: ratchetMemoryFromSource({ kind: 'portable', state: sent }),
+            settings: cloudSettings,
+          },
+        ],
+      });
+      return true;
+    };
+    /** The api's pull: handOff, then ffc pull's store step with the memory it returned. */
+    const pull = async (): Promise<boolean> => {
+      let handedOff: { memory: RatchetMemory; view: RatchetView };
+      try {
+        handedOff = await handle().executeUpdate(handOffUpdate);
+      } catch (err) {
+        if (
+          err instanceof WorkflowUpdateFailedError &&
+          err.cause instanceof ApplicationFailure &&
+          err.cause.type === RatchetErrorType.fixerActive
+        ) {
+          totals.refusedPulls += 1;
+          return false;
+        }
+        throw err;
+      }
+      await handle().result();
+      const { memory, view } = handedOff;
+      await store.update((all) => {
+        const known = all.get(workspaceId) ?? null;
+        // The workspace actor's own pulled state (what the api answers), then ffc pull's store step.
+        const state = portableWithRatchet(portableOf(known ?? naming, { location: 'DESKTOP' }), {
+          enabled: memory.enabled,
+          memory: RatchetMemorySchema.parse(memory),
+          ratchetState: view.state,
+        });
+        all.set(workspaceId, pulledWorkspace(known, state, storeDir));
+      });
+      scenario.location = 'DESKTOP';
+      totals.pulls += 1;
+      return true;
+    };
+    const waitDesktopSettled = async (ended: SimFixer[]) => {
+      for (const fixer of ended.filter((f) => f.side === 'desktop')) {
+        for (let i = 0; i < 200; i++) {
+          const entry = await store.get(workspaceId);
+          if (entry?.activeFixer?.sessionId !== fixer.id) break;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    };
+
+    const step = async (quiet: boolean) => {
+      await now();
+      scenario.world.advance(scenario.nowMs, quiet);
+      await waitDesktopSettled(scenario.endDueFixers(quiet));
+      if (scenario.location === 'DESKTOP') await desktopCycle();
+    };
+
+    try {
+      for (let i = 0; i < STEPS_PER_SEED; i++) {
+        totals.steps += 1;
+        const roll = r.next();
+        await now();
+        if (roll < 0.22) {
+          scenario.world.push(
+            scenario.nowMs,
+            r.chance(0.6) ? 'FAILURE' : 'SUCCESS',
+            r.int(5_000, 3 * 60_000),
+          );
+        } else if (roll < 0.3) {
+          scenario.world.rerun(
+            scenario.nowMs,
+            r.chance(0.5) ? 'FAILURE' : 'SUCCESS',
+            r.int(5_000, 2 * 60_000),
+          );
+        } else if (roll < 0.44) {
+          if (scenario.location === 'DESKTOP') {
+            // A send racing a desktop cycle: one of them wins the store's lock first.
+            if (r.chance(0.5)) await Promise.all([desktopCycle(), send()]);
+            else await send();
+          }
+        } else if (roll < 0.56) {
+          if (scenario.location === 'CLOUD') await pull();
+        } else if (roll < 0.63) {
+          // Whatever the worker was running is lost with it; its successor takes over the same task queue.
+          // (No time passes while it is down: the test server cannot skip time over a task nobody takes.)
+          await worker.stop();
+          worker = await startWorker();
+        } else if (roll < 0.68) {
+          desktopFixers.kill();
+          desktopFixers = new SimDesktopFixers(scenario);
+          desktop = newDesktop();
+        } else if (roll < 0.72) {
+          scenario.world.outage = !scenario.world.outage;
+        } else if (roll < 0.78) {
+          scenario.loseNextAck = true;
+        }
+        await env.sleep(r.int(1_000, 120_000));
+        await step(false);
+
+        if ((i + 1) % QUIET_EVERY === 0) await quietCheck();
+      }
+      await quietCheck();
+    } finally {
+      if (scenario.location === 'CLOUD')
+        await handle()
+          .terminate('seed over')
+          .catch(() => undefined);
+      await worker.stop();
+      desktopFixers.kill();
+    }
+
+    /**
+     * No events: CI results arrive, fixers end (without pushing), polls happen on both sides, until nothing
+     * moves; then the current failing key must have been dispatched by someone.
+     */
+    async function quietCheck(): Promise<void> {
+      scenario.world.outage = false;
+      for (let round = 0; round < 12; round++) {
+        await env.sleep(cloudSettings.pollIntervalMs * 3);
+        await step(true);
+        // Hung cloud fixers end only by the cloud's timeout.
+        if (scenario.running().some((f) => f.side === 'cloud' && f.planned === 'HANG'))
+          await env.sleep(cloudSettings.fixerTimeoutMs);
+        await env.sleep(cloudSettings.pollIntervalMs * 2);
+        await step(true);
+        if (scenario.running().length === 0 && !(await cloudFixerRecorded())) break;
+      }
+      const snapshot = scenario.world.snapshot();
+      if (snapshot.ciStatus === 'FAILURE') {
+        const key = snapshotKey(snapshot);
+        const dispatched = allDispatchKeys();
+        assert.ok(
+          dispatched.includes(key),
+          `seed ${seed}: failing key ${key} was never dispatched (dispatched: ${JSON.stringify(dispatched)}; location ${scenario.location})`,
+        );
+      }
+      checkInvariants();
+    }
+
+    async function cloudFixerRecorded(): Promise<boolean> {
+      if (scenario.location !== 'CLOUD') return false;
+      const view = await handle().query(ratchetViewQuery);
+      return view.activeFixer !== null;
+    }
+
+    function allDispatchKeys(): string[] {
+      return scenario.dispatches.map((d) => keyOf(d)).filter((k): k is string => k !== null);
+    }
+
+    function keyOf(d: Dispatch): string | null {
+      return d.side === 'cloud'
+        ? (scenario.cloudKeys.get(d.id) ?? d.key)
+        : (scenario.fixers.get(d.id)?.key ?? d.key);
+    }
+
+    function checkInvariants(): void {
+      assert.deepEqual(scenario.violations, [], `seed ${seed}: overlapping fixers`);
+      const byKey = new Map<string, Dispatch[]>();
+      for (const d of scenario.dispatches) {
+        const key = keyOf(d);
+        assert.ok(key !== null, `seed ${seed}: ${d.side} dispatch ${d.id} has no known key`);
+        byKey.set(key, [...(byKey.get(key) ?? []), d]);
+      }
+      for (const [key, list] of byKey) {
+        assert.ok(
+          list.length <= 1 + MAX_FIXER_RETRIES,
+          `seed ${seed}: key ${key} dispatched ${list.length} times: ${JSON.stringify(list)}`,
+        );
+        for (let n = 1; n < list.length; n++) {
+          const previous = scenario.fixers.get(list[n - 1]?.id ?? '');
+          const diedBefore = previous?.state === 'DIED' || previous?.orphaned === true;
+          assert.ok(
+            diedBefore,
+            `seed ${seed}: key ${key} dispatched again (${list[n]?.side}) after a fixer that did not die: ${JSON.stringify(list)}`,
+          );
+        }
+      }
+    }
+
+    totals.seeds += 1;
+    totals.dispatches += scenario.dispatches.length;
+    const keys = new Set(scenario.dispatches.map(keyOf));
+    totals.retries += scenario.dispatches.length - keys.size;
+  }
+});
