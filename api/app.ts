@@ -11,21 +11,25 @@ import type { Pool } from '../db/pool.js';
 import type { Logger } from '../platform/logger.js';
 import { requireAuth } from './auth/middleware.js';
 import type { Authenticator } from './auth/principal.js';
+import type { AuthConfigAnswer } from './contract/dashboard.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import type { QuotaService } from './limits/quota-service.js';
 import type { RateLimits } from './limits/rate-limits.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import { requestContext } from './request-context.js';
 import { type AccountRouteDependencies, accountRouteTable } from './routes/accounts.js';
+import { authConfigRouteTable } from './routes/auth-config.js';
 import { LOCAL_SIGN_IN_PAGE_PATH, localSignInPage } from './routes/auth-local.js';
 import { billingRouteTable } from './routes/billing.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { type HealthDependencies, healthRoutes } from './routes/health.js';
+import { sessionHistoryRouteTable } from './routes/session-history.js';
 import { type ApiRoute, defineRoute, mountRoutes } from './routes/table.js';
 import { usageRouteTable } from './routes/usage.js';
 import { vmRouteTable } from './routes/vms.js';
 import { workspaceRouteTable } from './routes/workspaces.js';
 import type { BillingService } from './services/billing-service.js';
+import type { SessionHistoryService } from './services/session-history.js';
 import type { VmService } from './services/vm-service.js';
 import type { WorkspaceService } from './services/workspace-service.js';
 import { describeWebhookRoutes, mountWebhookRoutes, type WebhookRoute } from './webhooks/raw-body.js';
@@ -51,13 +55,26 @@ export type AppDependencies = {
   accounts?: AccountRouteDependencies;
   /** /api/billing/*; without it (or without Stripe configured) those routes answer 503. */
   billing?: BillingService;
+  /** GET /api/auth/config's answer; without it, local mode when local sign-in is mounted, else clerk. */
+  authConfig?: AuthConfigAnswer;
+  /** GET /api/workspaces/:id/sessions/:sid/messages (the dashboard's paged history); unmounted without it. */
+  sessionHistory?: SessionHistoryService;
 };
 
 /** Every /api route, the API description's own included. */
 export function apiRouteTable(
   deps: Pick<
     AppDependencies,
-    'vms' | 'workspaces' | 'webhooks' | 'accounts' | 'billing' | 'rateLimits' | 'quotas'
+    | 'vms'
+    | 'workspaces'
+    | 'webhooks'
+    | 'accounts'
+    | 'billing'
+    | 'rateLimits'
+    | 'quotas'
+    | 'pool'
+    | 'authConfig'
+    | 'sessionHistory'
   >,
 ): ApiRoute[] {
   const routes = [
@@ -66,6 +83,15 @@ export function apiRouteTable(
     ...(deps.accounts ? accountRouteTable(deps.accounts) : []),
     ...billingRouteTable(deps),
     ...usageRouteTable(deps),
+    ...(deps.sessionHistory ? sessionHistoryRouteTable(deps.sessionHistory) : []),
+    ...authConfigRouteTable(
+      deps.authConfig ?? {
+        mode: deps.accounts?.localSessions ? 'local' : 'clerk',
+        signInUrl: null,
+        publishableKey: null,
+        temporalUiUrl: null,
+      },
+    ),
   ];
   let document: unknown = null;
   const describe = defineRoute({

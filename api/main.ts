@@ -15,9 +15,11 @@ import { AgentConnections } from './agents/connections.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { QuotaService } from './limits/quota-service.js';
 import { RateLimits } from './limits/rate-limits.js';
+import { authConfigOf } from './routes/auth-config.js';
 import { startApi } from './server.js';
 import { AccountService } from './services/account-service.js';
 import { BillingService, usageActorNotifier } from './services/billing-service.js';
+import { SessionHistoryService } from './services/session-history.js';
 import { VmService } from './services/vm-service.js';
 import { WorkspaceService } from './services/workspace-service.js';
 import { clerkWebhookRoute } from './webhooks/clerk.js';
@@ -110,7 +112,14 @@ async function main(): Promise<void> {
         accounts,
         localSessions,
         limitKeyCreation: (userId) => rateLimits.consume('keyCreate', userId),
+        operators: {
+          userIds: config.operators.userIds,
+          temporalUiUrl: config.temporal.uiUrl,
+          temporalNamespace: config.temporal.namespace,
+        },
       },
+      authConfig: authConfigOf(config.auth),
+      sessionHistory: new SessionHistoryService({ workspaces, agents }),
       billing,
       rateLimits,
       quotas,

@@ -18,3 +18,22 @@ export async function usedMinutesIn(
   );
   return Number(rows[0]?.used ?? 0);
 }
+
+/**
+ * Billed minutes per UTC day of a user's slices that start in [startMs, endMs), oldest first; a day with
+ * nothing billed is absent (the caller fills the gaps it wants to show).
+ */
+export async function dailyMinutesIn(
+  pool: Pool,
+  userId: string,
+  period: { startMs: number; endMs: number },
+): Promise<{ date: string; minutes: number }[]> {
+  const { rows } = await pool.query<{ date: string; minutes: string }>(
+    `SELECT to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS date, SUM(minutes)::text AS minutes
+       FROM usage_records
+      WHERE user_id = $1 AND period_start >= to_timestamp($2 / 1000.0) AND period_start < to_timestamp($3 / 1000.0)
+      GROUP BY 1 ORDER BY 1`,
+    [userId, period.startMs, period.endMs],
+  );
+  return rows.map((row) => ({ date: row.date, minutes: Number(row.minutes) }));
+}

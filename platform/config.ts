@@ -100,6 +100,15 @@ export const configVariables = {
   CLERK_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
   /** Signing secret of the Clerk webhook endpoint (svix, `whsec_…`); without it Clerk webhooks are refused. */
   CLERK_WEBHOOK_SECRET: z.string().startsWith('whsec_').optional(),
+  /** Clerk's hosted sign-in page (Account Portal), where the dashboard sends people in clerk mode. */
+  CLERK_SIGN_IN_URL: z.url().optional(),
+  /** The Clerk instance's publishable key (`pk_…`), public by design: the dashboard's Clerk client uses it. */
+  CLERK_PUBLISHABLE_KEY: z.string().startsWith('pk_').optional(),
+  /**
+   * User ids (comma-separated) who see operator links in the dashboard: each workspace and VM links to its
+   * actor in the Temporal UI (TEMPORAL_UI_URL). Nobody by default.
+   */
+  OPERATOR_USER_IDS: commaList.default([]),
   /** Stripe's secret API key; without it billing routes answer 503 and every user has Free limits. */
   STRIPE_SECRET_KEY: z.string().min(1).optional(),
   /** Test deployments only: where the Stripe client sends requests (stripe-mock behind the project's fake). */
@@ -113,6 +122,16 @@ export const configVariables = {
   STRIPE_METER_EVENT_NAME: z.string().min(1).default(DEFAULT_METER_EVENT_NAME),
   /** After a failed payment, paid limits stay this long before the account falls back to Free limits. */
   BILLING_GRACE_PERIOD_MS: positiveInt.default(3 * 24 * 3600 * 1000),
+  /** How often a cloud workspace's ratchet looks at its pull request while its VM runs. */
+  RATCHET_POLL_INTERVAL_MS: positiveInt.default(30_000),
+  /** How often it looks while the VM is suspended (each look resumes the VM briefly, as background work). */
+  RATCHET_SUSPENDED_POLL_INTERVAL_MS: positiveInt.default(300_000),
+  /** At most this many fixer sessions per workspace in any 24 hours, retries included. */
+  RATCHET_MAX_FIXERS_PER_DAY: positiveInt.default(10),
+  /** Which trusted review activity starts a fixer: CHANGES_REQUESTED reviews only, or every comment too. */
+  RATCHET_REVIEW_TRIGGER: z.enum(['changes_requested', 'all_feedback']).default('changes_requested'),
+  /** Bot logins (exact, comma-separated) whose reviews count as trusted besides OWNER/MEMBER/COLLABORATOR. */
+  RATCHET_TRUSTED_BOTS: commaList.default([]),
   /** Per-user rate limits, counted in Postgres so every api process shares them. */
   RATE_LIMIT_PROVISION_PER_MINUTE: positiveInt.default(10),
   RATE_LIMIT_SESSIONS_PER_MINUTE: positiveInt.default(30),
@@ -195,9 +214,13 @@ function shapeConfig(raw: RawConfig) {
       authorizedParties: raw.CLERK_AUTHORIZED_PARTIES ?? [new URL(raw.PUBLIC_URL).origin],
       clockSkewMs: raw.CLERK_CLOCK_SKEW_MS,
       clerkWebhookSecret: raw.CLERK_WEBHOOK_SECRET,
+      clerkSignInUrl: raw.CLERK_SIGN_IN_URL,
+      clerkPublishableKey: raw.CLERK_PUBLISHABLE_KEY,
       /** Local mode's key pair, generated on first start; host-only, like the VM secrets. */
       localKeyDir: resolve(raw.FFC_DATA_DIR, 'auth'),
     },
+    /** Who sees the operator links of the dashboard (Temporal UI). */
+    operators: { userIds: raw.OPERATOR_USER_IDS },
     billing: {
       stripeSecretKey: raw.STRIPE_SECRET_KEY,
       stripeApiUrl: raw.STRIPE_API_URL,
@@ -205,6 +228,13 @@ function shapeConfig(raw: RawConfig) {
       prices: { PRO: raw.STRIPE_PRICE_PRO, TEAM: raw.STRIPE_PRICE_TEAM },
       meterEventName: raw.STRIPE_METER_EVENT_NAME,
       gracePeriodMs: raw.BILLING_GRACE_PERIOD_MS,
+    },
+    /** What every ratchet actor starts with (workflows/ratchet/messages.ts RatchetSettings). */
+    ratchet: {
+      pollIntervalMs: raw.RATCHET_POLL_INTERVAL_MS,
+      suspendedPollIntervalMs: raw.RATCHET_SUSPENDED_POLL_INTERVAL_MS,
+      maxDispatchesPerDay: raw.RATCHET_MAX_FIXERS_PER_DAY,
+      trust: { triggerMode: raw.RATCHET_REVIEW_TRIGGER, trustedBots: raw.RATCHET_TRUSTED_BOTS },
     },
     rateLimits: {
       provisionPerMinute: raw.RATE_LIMIT_PROVISION_PER_MINUTE,

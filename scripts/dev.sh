@@ -375,13 +375,17 @@ provision() { # provision <namespace...>: install, start the services, set up ea
   for namespace in "$@"; do setup_schema "$namespace"; done
 }
 
+build_dashboard() {
+  step "Building the dashboard"
+  npm run build -w @factory-factory/web >"$LOGS/web-build.log" 2>&1 || { tail_log "$LOGS/web-build.log"; die "dashboard build failed" "see $LOGS/web-build.log"; }
+}
+
 cmd_up() {
   trap 'echo; step "Stopping"; stop_started; rm -f "$RUN/up.pid"; exit 0' INT TERM
   echo $$ >"$RUN/up.pid"
   provision "${TEMPORAL_NAMESPACE:-default}"
   build_vm_image
-  step "Building the dashboard"
-  npm run build -w @factory-factory/web >"$LOGS/web-build.log" 2>&1 || { tail_log "$LOGS/web-build.log"; die "dashboard build failed" "see $LOGS/web-build.log"; }
+  build_dashboard
   step "Starting the worker and the api"
   ensure_dev_api_key
   start_app worker worker/main.ts
@@ -426,6 +430,8 @@ cmd_test() {
   export TEMPORAL_NAMESPACE=$TEST_NAMESPACE
   provision "$TEST_NAMESPACE"
   build_vm_image
+  # The browser tests (test/web/e2e) drive the dashboard the api serves from web/dist.
+  build_dashboard
   step "Lint"
   npm run lint
   step "Typecheck"

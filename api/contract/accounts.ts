@@ -23,6 +23,15 @@ export const MeAnswerSchema = z.object({
     /** The API key's id when via is api-key. */
     keyId: z.string().nullable(),
   }),
+  /** An operator (OPERATOR_USER_IDS) sees links to the Temporal UI in the dashboard. */
+  operator: z.boolean(),
+  /**
+   * Operators only (null for everyone else): the Temporal UI, and the namespace the actors run in; a
+   * workspace's actor is `${temporalUiUrl}/namespaces/${temporalNamespace}/workflows/workspace:<id>`, a VM's
+   * `…/workflows/vm:<userId>`.
+   */
+  temporalUiUrl: z.string().nullable(),
+  temporalNamespace: z.string().nullable(),
 });
 
 export const DeleteMeAnswerSchema = z.object({

@@ -25,5 +25,10 @@ export const UsageAnswerSchema = z.object({
    * account has no Stripe customer (never subscribed) or billing is not configured.
    */
   invoicesUrl: z.string().nullable(),
+  /**
+   * Minutes billed per UTC day of the period, from its first day through today (days with none are 0), for
+   * the dashboard's chart; they add up to `minutes.used`.
+   */
+  daily: z.array(z.object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), minutes: z.number().int() })),
 });
 export type UsageAnswer = z.output<typeof UsageAnswerSchema>;

@@ -5,7 +5,7 @@ import type { AccountService } from '../services/account-service.js';
 import { auditRouteTable } from './audit.js';
 import { localAuthRouteTable } from './auth-local.js';
 import { keyRouteTable } from './keys.js';
-import { meRouteTable } from './me.js';
+import { meRouteTable, type OperatorSettings } from './me.js';
 import type { ApiRoute } from './table.js';
 
 export type AccountRouteDependencies = {
@@ -15,12 +15,14 @@ export type AccountRouteDependencies = {
   localSessions: LocalSessionIssuer | null;
   /** Per-user rate limit on key creation (throws ApiError 429). */
   limitKeyCreation?: (userId: string) => Promise<void>;
+  /** Who sees the dashboard's Temporal UI links (GET /api/me); nobody without it. */
+  operators?: OperatorSettings;
 };
 
 export function accountRouteTable(deps: AccountRouteDependencies): ApiRoute[] {
   const { pool, accounts, localSessions } = deps;
   return [
-    ...meRouteTable({ pool, accounts, selfDeletion: localSessions !== null }),
+    ...meRouteTable({ pool, accounts, selfDeletion: localSessions !== null, operators: deps.operators }),
     ...keyRouteTable({
       pool,
       ...(deps.limitKeyCreation ? { limitKeyCreation: deps.limitKeyCreation } : {}),

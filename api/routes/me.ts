@@ -10,12 +10,22 @@ import { ApiError } from '../errors.js';
 import type { AccountService } from '../services/account-service.js';
 import { type ApiRoute, actorOf, callerOf, defineRoute, errors, requestIdOf } from './table.js';
 
+/** Who is an operator, and where their Temporal UI links point (config.operators, config.temporal). */
+export type OperatorSettings = {
+  userIds: readonly string[];
+  temporalUiUrl: string;
+  temporalNamespace: string;
+};
+
 export function meRouteTable(deps: {
   pool: Pool;
   accounts: AccountService;
   /** DELETE /api/me exists (local mode). */
   selfDeletion: boolean;
+  /** Without it nobody is an operator. */
+  operators?: OperatorSettings | undefined;
 }): ApiRoute[] {
+  const operatorIds = new Set(deps.operators?.userIds ?? []);
   const routes = [
     defineRoute({
       method: 'get',
@@ -42,6 +52,7 @@ export function meRouteTable(deps: {
               createdAt: user.createdAt.toISOString(),
             },
             auth: { via: caller.via, keyId: caller.keyId ?? null },
+            ...operatorFields(operatorIds.has(user.id) ? deps.operators : undefined),
           },
         };
       },
@@ -70,4 +81,11 @@ export function meRouteTable(deps: {
     );
   }
   return routes;
+}
+
+/** The operator fields of /api/me: the Temporal UI's whereabouts only for an operator. */
+function operatorFields(operator: OperatorSettings | undefined) {
+  return operator
+    ? { operator: true, temporalUiUrl: operator.temporalUiUrl, temporalNamespace: operator.temporalNamespace }
+    : { operator: false, temporalUiUrl: null, temporalNamespace: null };
 }

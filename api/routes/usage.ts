@@ -2,6 +2,8 @@
  * GET /api/usage: what the caller's plan allows and how much of it is used. Always the caller's own: there
  * is no way to name another user.
  */
+import type { Pool } from '../../db/pool.js';
+import { dailyMinutesIn } from '../../db/usage.js';
 import { UsageAnswerSchema } from '../contract/usage.js';
 import { ErrorBodySchema } from '../contract/workspaces.js';
 import type { QuotaService } from '../limits/quota-service.js';
@@ -10,7 +12,26 @@ import { type ApiRoute, callerOf, defineRoute } from './table.js';
 /** The billing portal route (api/routes/billing.ts), where invoices are. */
 const BILLING_PORTAL_ROUTE = '/api/billing/portal';
 
-export function usageRouteTable(deps: { quotas?: QuotaService | undefined }): ApiRoute[] {
+const DAY_MS = 24 * 3600 * 1000;
+const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** Every UTC day from the period's start through today (or its last day), with its minutes or 0. */
+export function dailySeries(
+  period: { startMs: number; endMs: number },
+  nowMs: number,
+  billed: readonly { date: string; minutes: number }[],
+): { date: string; minutes: number }[] {
+  const byDay = new Map(billed.map((day) => [day.date, day.minutes]));
+  const lastMs = Math.min(nowMs, period.endMs - 1);
+  const days: { date: string; minutes: number }[] = [];
+  for (let ms = period.startMs; ms <= lastMs; ms += DAY_MS) {
+    const date = dayOf(ms);
+    days.push({ date, minutes: byDay.get(date) ?? 0 });
+  }
+  return days;
+}
+
+export function usageRouteTable(deps: { quotas?: QuotaService | undefined; pool: Pool }): ApiRoute[] {
   const { quotas } = deps;
   if (!quotas) return [];
   return [
@@ -25,7 +46,9 @@ export function usageRouteTable(deps: { quotas?: QuotaService | undefined }): Ap
         401: { description: 'not signed in', schema: ErrorBodySchema },
       },
       handle: async (input) => {
-        const usage = await quotas.usage(callerOf(input).userId);
+        const { userId } = callerOf(input);
+        const usage = await quotas.usage(userId);
+        const billed = await dailyMinutesIn(deps.pool, userId, usage.period);
         const iso = (ms: number) => new Date(ms).toISOString();
         return {
           status: 200,
@@ -40,6 +63,7 @@ export function usageRouteTable(deps: { quotas?: QuotaService | undefined }): Ap
             upgradeUrl: quotas.upgradeUrl,
             invoicesUrl:
               quotas.billingEnabled && usage.account.stripeCustomerId !== null ? BILLING_PORTAL_ROUTE : null,
+            daily: dailySeries(usage.period, Date.now(), billed),
           },
         };
       },

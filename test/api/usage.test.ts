@@ -87,7 +87,9 @@ describe('GET /api/usage (Postgres, no worker)', function () {
       workspaces: { active: 2, limit: 1 },
       upgradeUrl: new URL('/billing', testConfig.api.publicUrl).toString(),
       invoicesUrl: null,
+      daily: usage.daily.map((day, i) => ({ date: day.date, minutes: i === 0 ? 42 : 0 })),
     });
+    assert.equal(usage.daily[0]?.date, new Date(period.startMs).toISOString().slice(0, 10));
     const bobs = UsageAnswerSchema.parse((await get(api, bob)).json);
     assert.deepEqual([bobs.minutes.used, bobs.workspaces.active], [7, 1], 'each caller sees only their own');
   });

@@ -41,6 +41,10 @@ const WALK: Record<string, Step> = {
     kind: 'public',
     why: 'local mode only (refused in production): issues a token for the id it is given, by design',
   },
+  'GET /api/auth/config': {
+    kind: 'public',
+    why: 'how to sign in, read before signing in: the mode, Clerk sign-in URL and publishable key',
+  },
   'POST /api/webhooks/clerk': {
     kind: 'public',
     why: 'svix-signed by Clerk; forged ones are refused (clerk-webhooks tests)',
@@ -71,9 +75,13 @@ const WALK: Record<string, Step> = {
   'POST /api/workspaces/{id}/pull': { kind: 'foreign' },
   'POST /api/workspaces/{id}/archive': { kind: 'foreign' },
   'POST /api/workspaces/{id}/retry': { kind: 'foreign' },
+  'POST /api/workspaces/{id}/ratchet': { kind: 'foreign', body: () => ({ enabled: true }) },
+  'POST /api/workspaces/{id}/ratchet/stop-fixer': { kind: 'foreign' },
+  'POST /api/workspaces/{id}/ratchet/wake': { kind: 'foreign' },
   'GET /api/workspaces/{id}/sessions': { kind: 'foreign' },
   'POST /api/workspaces/{id}/sessions': { kind: 'foreign', body: () => ({ prompt: 'steal', name: 'x' }) },
   'GET /api/workspaces/{id}/sessions/{sid}': { kind: 'foreign' },
+  'GET /api/workspaces/{id}/sessions/{sid}/messages': { kind: 'foreign' },
   'POST /api/workspaces/{id}/sessions/{sid}/stop': { kind: 'foreign' },
 };
 
