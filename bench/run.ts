@@ -2,6 +2,7 @@
  * Every benchmark, one after another in its own process so one's memory does not colour the next:
  *
  *   npm run bench            (needs the backing services: scripts/dev.sh services)
+ *   npm run bench -- ratchet web   only the named ones
  *
  * Each prints its figures next to a baseline measured in the same run; nothing is asserted.
  */
@@ -17,9 +18,14 @@ const benchmarks = [
   'relay.ts',
   'workspaces.ts',
   'sessions.ts',
+  'web.ts',
+  'ratchet.ts',
 ];
+const only = process.argv.slice(2);
+const chosen =
+  only.length === 0 ? benchmarks : benchmarks.filter((file) => only.includes(file.replace(/\.ts$/, '')));
 let failed = 0;
-for (const file of benchmarks) {
+for (const file of chosen) {
   console.log(`\n=== bench/${file} ===`);
   const result = spawnSync(
     process.execPath,

@@ -13,10 +13,11 @@
  * same port so clients reconnect to the same URL.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import type { AgentClient } from '@factory-factory/core/agent-client';
 import {
   PORTABLE_WORKSPACE_STATE_VERSION,
@@ -45,6 +46,8 @@ import { eventually, removeUserVm } from './vm.js';
 import { connectTestAgent } from './vm-terminal.js';
 import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
 
+const execFileAsync = promisify(execFile);
+
 /** Where the host's repository directory appears inside every VM of the rig. */
 export const GIT_MOUNT_IN_VM = '/srv/git';
 /** The VM's user: git refuses a repository owned by someone else ("dubious ownership"). */
@@ -60,8 +63,22 @@ export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', env: childEnv(GIT_IDENTITY) });
 }
 
+/** What a test deployment adds to the rig's (test/support/ratchet-rig.ts: a fake GitHub, a writable repo). */
+export type CloudRigOptions = {
+  /** More VM mounts, `/host/path:/vm/path[:ro]` (VM_EXTRA_MOUNTS items), e.g. a fake GitHub's socket dir. */
+  extraVmMounts?: string[];
+  /** More VM environment (merged into VM_EXTRA_ENV). */
+  extraVmEnv?: Record<string, string>;
+  /** More worker settings (e.g. VM_IDLE_TIMEOUT_MS). */
+  workerEnv?: Record<string, string>;
+  /** Mount the repository directory writable, so a session in the VM can push to the bare repository. */
+  writableGit?: boolean;
+};
+
 export type CloudRig = {
   suffix: string;
+  /** The worker's task queue (workflows a test starts itself run there). */
+  taskQueue: string;
   fake: FakeAnthropic;
   temporal: Client;
   docker: Docker;
@@ -149,18 +166,22 @@ async function ended(proc: { kill: (signal: NodeJS.Signals) => Promise<void> }, 
   await proc.kill('SIGKILL');
 }
 
-export async function startCloudRig(name: string): Promise<CloudRig> {
+export async function startCloudRig(name: string, options: CloudRigOptions = {}): Promise<CloudRig> {
   // Whatever was made so far is undone if a later step of the start fails.
   const undo: (() => Promise<void>)[] = [];
   try {
-    return await makeCloudRig(name, undo);
+    return await makeCloudRig(name, options, undo);
   } catch (err) {
     for (const step of undo.reverse()) await step().catch(() => undefined);
     throw err;
   }
 }
 
-async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promise<CloudRig> {
+async function makeCloudRig(
+  name: string,
+  options: CloudRigOptions,
+  undo: (() => Promise<void>)[],
+): Promise<CloudRig> {
   const suffix = uniqueSuffix();
   const user = { key: `e2e-${name}-${suffix}-key-0123456789`, userId: `e2e-${name}-${suffix}` };
   const temporal = await connectTestTemporal();
@@ -187,7 +208,10 @@ async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promis
   const worker: WorkerProcess = await startWorkerProcess({
     ...shared,
     VM_NETWORK_MODE: 'host',
-    VM_EXTRA_MOUNTS: `${gitDir}:${GIT_MOUNT_IN_VM}:ro`,
+    VM_EXTRA_MOUNTS: [
+      `${gitDir}:${GIT_MOUNT_IN_VM}${options.writableGit ? '' : ':ro'}`,
+      ...(options.extraVmMounts ?? []),
+    ].join(','),
     VM_EXTRA_ENV: JSON.stringify({
       ANTHROPIC_BASE_URL: fake.url,
       ANTHROPIC_API_KEY: `sk-fake-e2e-${suffix}`,
@@ -195,7 +219,9 @@ async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promis
       DISABLE_TELEMETRY: '1',
       DISABLE_AUTOUPDATER: '1',
       CLAUDE_CODE_MAX_RETRIES: '0',
+      ...options.extraVmEnv,
     }),
+    ...options.workerEnv,
   });
   undo.push(() => ended(worker, 'SIGTERM'));
   // The VM is made by the first workspace; removing it (and its actor) must come before the worker goes.
@@ -219,6 +245,7 @@ async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promis
 
   const rig: CloudRig = {
     suffix,
+    taskQueue,
     fake,
     temporal,
     docker,
@@ -312,10 +339,14 @@ async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promis
     },
     async execInVm(script) {
       const ref = await rig.vmRef();
-      return execFileSync('docker', ['exec', ref.containerName, 'sh', '-c', script], {
+      // Asynchronous: a fake served by this very process (GitHub, Anthropic) must keep answering while the
+      // script runs, or a script that calls it waits forever.
+      const { stdout } = await execFileAsync('docker', ['exec', ref.containerName, 'sh', '-c', script], {
         encoding: 'utf8',
         env: childEnv(),
+        maxBuffer: 16 * 1024 * 1024,
       });
+      return stdout;
     },
     worktreeInVm: (workspaceId) => `/home/ff/.ff-agent/worktrees/workspace-${workspaceId}`,
     async agent(clientName) {
@@ -327,7 +358,7 @@ async function makeCloudRig(name: string, undo: (() => Promise<void>)[]): Promis
         for await (const execution of temporal.workflow.list({
           query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"`,
         })) {
-          if (execution.workflowId.startsWith('workspace:'))
+          if (execution.workflowId.startsWith('workspace:') || execution.workflowId.startsWith('ratchet:'))
             await temporal.workflow
               .getHandle(execution.workflowId)
               .terminate('e2e test over')
