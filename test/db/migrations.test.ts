@@ -12,6 +12,7 @@ const expectedTables = [
   'usage_records',
   'users',
   'vms',
+  'workspace_ratchets',
   'workspaces',
 ];
 
