@@ -14,8 +14,7 @@
  * the memory was handed back.
  */
 import {
-  ActivityFailure,
-  ApplicationFailure,
+  type ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -29,6 +28,7 @@ import {
 } from '@temporalio/workflow';
 import type { RatchetActivities } from '../../activities/ratchet/types.js';
 import { workflowNow } from '../clock.js';
+import { failureTypeOf, finalFailure, reasonOf, refuseArguments as refuseNoArguments } from '../failures.js';
 import { FfcRatchetState, FfcUserId, FfcWorkspaceId } from '../search-attributes.js';
 import { parseOrFail } from '../validation.js';
 import {
@@ -110,30 +110,9 @@ const fixer = proxyActivities<Pick<RatchetActivities, 'dispatchFixer' | 'checkFi
   },
 });
 
-const failure = (type: string, message: string) =>
-  ApplicationFailure.create({ type, message, nonRetryable: true });
-
-/** The innermost cause, which is where an activity's own error is. */
-function innermost(err: unknown): unknown {
-  let current: unknown = err;
-  while (current instanceof ActivityFailure || (current instanceof Error && current.cause instanceof Error)) {
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return current;
-}
-const reasonOf = (err: unknown): string => {
-  const cause = innermost(err);
-  return cause instanceof Error ? cause.message : String(cause);
-};
-const failureTypeOf = (err: unknown): string | null => {
-  const cause = innermost(err);
-  return cause instanceof ApplicationFailure ? (cause.type ?? null) : null;
-};
-
-function refuseArguments(name: string, args: unknown[]): void {
-  if (args.some((arg) => arg !== undefined))
-    throw failure(RatchetErrorType.invalidInput, `invalid ${name}: it takes no arguments`);
-}
+const failure = finalFailure;
+const refuseArguments = (name: string, args: unknown[]) =>
+  refuseNoArguments(name, args, RatchetErrorType.invalidInput);
 
 function oneArgument(name: string, args: unknown[]): unknown {
   if (args.length !== 1)

@@ -32,6 +32,7 @@ import type { createVmReadModelActivities } from '../../activities/vm/read-model
 import type { VmContainerActivities, VmContainerRef } from '../../activities/vm/types.js';
 import type { createWarmPoolClientActivities } from '../../activities/vm/warm-pool-client.js';
 import { workflowNow } from '../clock.js';
+import { finalFailure, reasonOf, refuseArguments as refuseNoArguments } from '../failures.js';
 import { userVmContainerName } from '../ids.js';
 import { FfcUserId, FfcVmState } from '../search-attributes.js';
 import { parseOrFail } from '../validation.js';
@@ -137,17 +138,7 @@ const MAX_POOL_CLAIMS = 3;
 /** After terminate, how long the actor keeps trying to write TERMINATED to a database that is down. */
 const MAX_FINAL_READ_MODEL_ATTEMPTS = 30;
 
-const failure = (type: string, message: string) =>
-  ApplicationFailure.create({ type, message, nonRetryable: true });
-
-/** The message of the innermost cause, which is where an activity's own error text is. */
-function reasonOf(err: unknown): string {
-  let current: unknown = err;
-  while (current instanceof ActivityFailure || (current instanceof Error && current.cause instanceof Error)) {
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return current instanceof Error ? current.message : String(current);
-}
+const failure = finalFailure;
 
 function isContainerMissing(err: unknown): boolean {
   return (
@@ -167,10 +158,7 @@ const quotaFailure = (hold: VmQuotaHold) =>
   });
 
 /** Updates of this actor take no arguments; anything sent along is a caller's mistake, refused. */
-function refuseArguments(name: string, args: unknown[]): void {
-  if (args.some((arg) => arg !== undefined))
-    throw failure(VM_INVALID_INPUT, `invalid ${name}: it takes no arguments`);
-}
+const refuseArguments = (name: string, args: unknown[]) => refuseNoArguments(name, args, VM_INVALID_INPUT);
 
 export async function vmWorkflow(rawInput: unknown): Promise<VmView> {
   // Validated before anything else: a malformed start fails this run with a clear error, and no bad value

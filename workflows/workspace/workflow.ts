@@ -19,8 +19,7 @@
  * that memory; an archive ends it. What is owed is decided by nextWorkspaceStep like everything else.
  */
 import {
-  ActivityFailure,
-  ApplicationFailure,
+  type ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -29,12 +28,18 @@ import {
   proxyActivities,
   setHandler,
   sleep,
-  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RatchetHandOffResult, WorkspaceActivities } from '../../activities/workspace/types.js';
 import { workflowNow } from '../clock.js';
+import {
+  failureTypeOf,
+  finalFailure,
+  reasonOf,
+  refuseArguments as refuseNoArguments,
+  timedOut,
+} from '../failures.js';
 import { FfcUserId, FfcWorkspaceId } from '../search-attributes.js';
 import { parseOrFail } from '../validation.js';
 import {
@@ -157,42 +162,11 @@ function restoreActivities(remainingMs: number) {
   };
 }
 
-const failure = (type: string, message: string) =>
-  ApplicationFailure.create({ type, message, nonRetryable: true });
-
-/** The innermost cause, which is where an activity's own error is. */
-function innermost(err: unknown): unknown {
-  let current: unknown = err;
-  while (current instanceof ActivityFailure || (current instanceof Error && current.cause instanceof Error)) {
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return current;
-}
-
-function reasonOf(err: unknown): string {
-  const cause = innermost(err);
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-function failureTypeOf(err: unknown): string | null {
-  const cause = innermost(err);
-  return cause instanceof ApplicationFailure ? (cause.type ?? null) : null;
-}
-
-function timedOut(err: unknown): boolean {
-  let current: unknown = err;
-  while (current instanceof Error) {
-    if (current instanceof TimeoutFailure) return true;
-    current = current.cause;
-  }
-  return false;
-}
+const failure = finalFailure;
 
 /** Updates other than sendToCloud take no arguments; anything sent along is a caller's mistake, refused. */
-function refuseArguments(name: string, args: unknown[]): void {
-  if (args.some((arg) => arg !== undefined))
-    throw failure(WORKSPACE_INVALID_INPUT, `invalid ${name}: it takes no arguments`);
-}
+const refuseArguments = (name: string, args: unknown[]) =>
+  refuseNoArguments(name, args, WORKSPACE_INVALID_INPUT);
 
 type Pending<T> = { done: boolean; result?: T; error?: ApplicationFailure };
 
