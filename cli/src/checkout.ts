@@ -38,7 +38,7 @@ const GhPrSchema = z.object({ url: z.string().min(1), number: z.number().int().p
 
 export async function readCheckout(
   dir: string,
-  options: { repoUrl?: string; readPr?: boolean } = {},
+  options: { repoUrl?: string; readPr?: boolean; ghPath?: string } = {},
 ): Promise<Checkout> {
   const top = await run('git', ['rev-parse', '--show-toplevel'], dir, 10_000);
   if (!top.ok) {
@@ -65,13 +65,13 @@ export async function readCheckout(
     );
   }
   const branchName = branch.stdout.trim();
-  const pr = options.readPr === false ? null : await readPullRequest(root);
+  const pr = options.readPr === false ? null : await readPullRequest(root, options.ghPath ?? 'gh');
   return { dir: root, repoUrl, branchName, pr };
 }
 
 /** The branch's PR by `gh pr view`; null when gh is missing, not logged in, or there is no PR. */
-async function readPullRequest(dir: string): Promise<Checkout['pr']> {
-  const result = await run('gh', ['pr', 'view', '--json', 'url,number'], dir, 20_000);
+async function readPullRequest(dir: string, ghPath: string): Promise<Checkout['pr']> {
+  const result = await run(ghPath, ['pr', 'view', '--json', 'url,number'], dir, 20_000);
   if (!result.ok) return null;
   const parsed = safeParseJson(GhPrSchema, result.stdout.trim());
   return parsed.ok ? parsed.value : null;

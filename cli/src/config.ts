@@ -29,7 +29,7 @@ export type Environment = {
   stateDir: string;
   apiUrl: string | undefined;
   apiKey: string | undefined;
-  /** The gh binary `ffc ratchet` polls with (FFC_GH_PATH, default "gh" on PATH). */
+  /** The gh binary ffc asks about PRs (`ffc ratchet`'s polls, the PR of a send): FFC_GH_PATH, default "gh" on PATH. */
   ghPath: string;
   /** The Claude Code CLI a desktop fixer runs (FFC_CLAUDE_PATH, default "claude" on PATH). */
   claudePath: string;

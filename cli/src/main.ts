@@ -96,7 +96,11 @@ type SendOptions = {
 };
 
 async function send(env: Environment, dir: string | undefined, opts: SendOptions) {
-  const checkout = await readCheckout(dir ?? process.cwd(), { repoUrl: opts.repoUrl, readPr: opts.pr });
+  const checkout = await readCheckout(dir ?? process.cwd(), {
+    repoUrl: opts.repoUrl,
+    readPr: opts.pr,
+    ghPath: env.ghPath,
+  });
   const base = portableStateOf(checkout, { name: opts.name, workspaceId: opts.id });
   const store = storeOf(env);
   const stateWith = (known: LocalWorkspace | null) => {

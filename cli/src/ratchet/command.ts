@@ -42,7 +42,10 @@ export const storeOf = (env: Environment) => new WorkspaceStore(env.stateDir);
 type AddOptions = { id?: string; name?: string; pr?: string; off?: boolean; json?: boolean };
 
 async function add(env: Environment, dir: string | undefined, opts: AddOptions) {
-  const checkout = await readCheckout(dir ?? process.cwd(), { readPr: opts.pr === undefined });
+  const checkout = await readCheckout(dir ?? process.cwd(), {
+    readPr: opts.pr === undefined,
+    ghPath: env.ghPath,
+  });
   const id = opts.id ?? workspaceIdFor(checkout.repoUrl, checkout.branchName);
   const prUrl = opts.pr ?? checkout.pr?.url ?? null;
   const workspace = await storeOf(env).update((all) => {
