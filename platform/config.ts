@@ -76,6 +76,11 @@ export const configVariables = {
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default(DEFAULT_TASK_QUEUE),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  /**
+   * Activities one worker runs at once. Each cloud ratchet holds one while it watches its PR (mostly
+   * asleep between polls), so this bounds the ratchets a worker carries besides the other work.
+   */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(1000),
 
   DOCKER_HOST: z.string().default('unix:///var/run/docker.sock'),
 
@@ -198,6 +203,7 @@ function shapeConfig(raw: RawConfig) {
       namespace: raw.TEMPORAL_NAMESPACE,
       taskQueue: raw.TEMPORAL_TASK_QUEUE,
       uiUrl: raw.TEMPORAL_UI_URL,
+      maxConcurrentActivities: raw.WORKER_MAX_CONCURRENT_ACTIVITIES,
     },
     docker: dockerConnection(raw.DOCKER_HOST),
     api: {

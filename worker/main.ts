@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       meterEventName: config.billing.meterEventName,
       ratchetSettings: config.ratchet,
     }),
+    maxConcurrentActivityTaskExecutions: config.temporal.maxConcurrentActivities,
     shutdownGraceTime: '30s',
   });
 

@@ -32,6 +32,7 @@ import {
   type RatchetActivities,
   RatchetActivityFailure,
 } from './types.js';
+import { watchPullRequestWith } from './watch.js';
 
 export type RatchetAgentDeps = {
   temporal: Client;
@@ -280,6 +281,7 @@ export function createRatchetAgentActivities(deps: RatchetAgentDeps) {
 
   return {
     pollPullRequest,
+    watchPullRequest: watchPullRequestWith(pollPullRequest),
     wakeVmForPoll,
     dispatchFixer,
     checkFixer,

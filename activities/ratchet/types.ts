@@ -5,7 +5,7 @@
  * import these types only; activities/ratchet/*.ts implement them, all idempotent.
  */
 import type { PullRequestSnapshot } from '@factory-factory/core/protocol';
-import type { ReviewTrustPolicy } from '@factory-factory/core/ratchet';
+import type { DecisionOutline, RatchetMemory, ReviewTrustPolicy } from '@factory-factory/core/ratchet';
 import type { RatchetView } from '../../workflows/ratchet/messages.js';
 
 export type PollPullRequestResult =
@@ -18,6 +18,31 @@ export type PollPullRequestResult =
   | { kind: 'rate_limited'; retryAfterMs: number | null }
   /** GitHub did not answer gh in the VM (network, auth); the message says which. */
   | { kind: 'unavailable'; message: string };
+
+/**
+ * What a watch compares each poll with: the memory and the last decision the workflow holds. A poll that
+ * would decide the same and leave the memory as it is (core's isQuietPoll) is not reported.
+ */
+export type WatchBaseline = {
+  memory: RatchetMemory;
+  decision: DecisionOutline;
+  maxDispatchesPerDay: number;
+};
+
+export type WatchPullRequestInput = {
+  userId: string;
+  workspaceId: string;
+  trust: ReviewTrustPolicy;
+  /** null: report the first poll, whatever it says. */
+  baseline: WatchBaseline | null;
+  /** Between polls while they are quiet. */
+  pollIntervalMs: number;
+  /** Report the latest poll after this long even if every one was quiet (0: poll once). */
+  maxWatchMs: number;
+};
+
+/** The first poll that is not quiet (or the last one when the watch ran its time), and how many were made. */
+export type WatchPullRequestResult = { outcome: PollPullRequestResult; polls: number };
 
 export type FixerCheckResult = { outcome: 'RUNNING' | 'COMPLETED' | 'DIED'; detail: string | null };
 
@@ -45,6 +70,12 @@ export interface RatchetActivities {
     workspaceId: string;
     trust: ReviewTrustPolicy;
   }): Promise<PollPullRequestResult>;
+  /**
+   * Polls like pollPullRequest every `pollIntervalMs` and answers with the first poll that is not quiet
+   * against `baseline`, or with the last one after `maxWatchMs`. Heartbeats every poll; cancellable. Polls
+   * that change nothing never reach the workflow, which is what lets one worker carry many ratchets.
+   */
+  watchPullRequest(input: WatchPullRequestInput): Promise<WatchPullRequestResult>;
   /**
    * Resumes a suspended VM for one poll through its actor (ensureReadyForBackground): not user activity,
    * so the VM suspends again soon after. Fails with quota or vmTerminated.

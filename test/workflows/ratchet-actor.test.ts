@@ -74,6 +74,8 @@ const settings: RatchetSettings = {
   pollIntervalMs: 1_000,
   fixerCheckIntervalMs: 500,
   suspendedPollIntervalMs: 8_000,
+  // Quiet polls are reported every two seconds, so "polled again" shows in the view's last decision.
+  watchMaxMs: 2_000,
 };
 
 function failureOf(err: unknown): ApplicationFailure | undefined {

@@ -38,6 +38,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { RatchetActivities } from '../../activities/ratchet/types.js';
+import { watchPullRequestWith } from '../../activities/ratchet/watch.js';
 import { DesktopRatchet } from '../../cli/src/ratchet/cycle.js';
 import type { FixerEnd, FixerJob, FixerRunner } from '../../cli/src/ratchet/fixer.js';
 import { pulledWorkspace, sentRatchetFields } from '../../cli/src/ratchet/handoff.js';
@@ -75,6 +76,9 @@ const cloudSettings: RatchetSettings = {
   fixerTimeoutMs: 20 * 60_000,
   fixerCheckIntervalMs: 10_000,
   trust: { triggerMode: 'changes_requested', trustedBots: [] },
+  // Every poll reported: a watch's sleeps are the activity's real time, which this server does not skip.
+  // The watch itself (quiet polls kept from the workflow) is tested in ratchet-watch.test.ts.
+  watchMaxMs: 0,
   searchAttributes: false,
 };
 
@@ -251,11 +255,13 @@ class Scenario {
   // ---- the cloud side's activities: the VM agent simulated, idempotent on the dispatch id ----
 
   activities(): RatchetActivities {
+    const pollPullRequest: RatchetActivities['pollPullRequest'] = async () => {
+      if (this.world.outage) return { kind: 'unavailable', message: 'simulated GitHub outage' };
+      return { kind: 'snapshot', snapshot: this.world.snapshot() };
+    };
     return {
-      pollPullRequest: async () => {
-        if (this.world.outage) return { kind: 'unavailable', message: 'simulated GitHub outage' };
-        return { kind: 'snapshot', snapshot: this.world.snapshot() };
-      },
+      pollPullRequest,
+      watchPullRequest: watchPullRequestWith(pollPullRequest),
       wakeVmForPoll: async () => {},
       dispatchFixer: async ({ dispatchId }) => {
         const isNew = !this.fixers.has(dispatchId);

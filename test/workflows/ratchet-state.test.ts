@@ -3,7 +3,7 @@
  * what a poll's answer does to the state and what the actor does next, without Temporal or a VM.
  */
 import assert from 'node:assert/strict';
-import { initialRatchetMemory, type RatchetSnapshot } from '@factory-factory/core/ratchet';
+import { initialRatchetMemory, isQuietPoll, type RatchetSnapshot } from '@factory-factory/core/ratchet';
 import { failingSnapshot, snapshot } from '../../core/test/ratchet/snapshots.js';
 import {
   CarriedRatchetStateSchema,
@@ -27,6 +27,7 @@ import {
   ratchetEnded,
   toRatchetView,
   wakesSuspendedVm,
+  watchBaseline,
 } from '../../workflows/ratchet/state.js';
 import { applyVmEvent, idleDeadlineMs, newVmState, type VmState } from '../../workflows/vm/state.js';
 
@@ -327,5 +328,44 @@ describe('vm actor: a background-only wake (pure)', () => {
     const suspended = applyVmEvent(suspending, { type: 'SUSPENDED' }, T0 + 120_001);
     assert.equal(suspended.backgroundUntilMs, null);
     assert.equal(idleDeadlineMs(ready(), idle), T0 + idle, 'without a background wake nothing changes');
+  });
+});
+
+describe('ratchet actor state: what a watch compares its polls with', () => {
+  it('nothing before the first decision, nor while a problem, a back-off or a suspended VM is shown', () => {
+    assert.equal(watchBaseline(fresh(), settings), null, 'the first poll is always reported');
+    const green = poll(fresh(), { kind: 'snapshot', snapshot: snapshot() }, T0).state;
+    assert.notEqual(watchBaseline(green, settings), null);
+    const troubled = poll(green, { kind: 'unavailable', message: 'GitHub down' }, T0 + 1).state;
+    assert.equal(watchBaseline(troubled, settings), null, 'a good poll must clear the problem');
+    const limited = poll(green, { kind: 'rate_limited', retryAfterMs: null }, T0 + 1).state;
+    assert.equal(watchBaseline(limited, settings), null, 'a good poll must end the back-off');
+    const asleep = poll(green, { kind: 'vm_suspended' }, T0 + 1).state;
+    assert.equal(watchBaseline(asleep, settings), null);
+  });
+
+  it('holds the last decision: the same PR is quiet against it, a failing one is not', () => {
+    const green = poll(fresh(), { kind: 'snapshot', snapshot: snapshot() }, T0).state;
+    const baseline = watchBaseline(green, settings);
+    assert.ok(baseline);
+    const limits = { nowMs: T0 + 30_000, maxDispatchesPerDay: baseline.maxDispatchesPerDay };
+    assert.equal(isQuietPoll(baseline.memory, baseline.decision, snapshot(), limits), true);
+    assert.equal(isQuietPoll(baseline.memory, baseline.decision, failingSnapshot('9'), limits), false);
+    // What the workflow would do with that same quiet snapshot: nothing shown changes but times.
+    const again = poll(green, { kind: 'snapshot', snapshot: snapshot() }, T0 + 30_000).state;
+    assert.deepEqual(
+      {
+        ...toRatchetView(again, { nowMs: T0, maxDispatchesPerDay: 10 }),
+        lastDecision: null,
+        nextPollAtMs: 0,
+        updatedAt: '',
+      },
+      {
+        ...toRatchetView(green, { nowMs: T0, maxDispatchesPerDay: 10 }),
+        lastDecision: null,
+        nextPollAtMs: 0,
+        updatedAt: '',
+      },
+    );
   });
 });

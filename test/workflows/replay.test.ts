@@ -19,10 +19,16 @@ describe('workflow replay of recorded histories', () => {
 
   it("has the ratchet actor's histories and a VM history with a background-only wake", () => {
     const names = new Set(histories.map((h) => h.name));
-    for (const name of ['ratchet-ci-failure', 'ratchet-suspended-vm-poll', 'vm-background-wake']) {
+    for (const name of [
+      'ratchet-ci-failure',
+      'ratchet-suspended-vm-poll',
+      'vm-background-wake',
+      'ratchet-watch-wake',
+      'ratchet-watch-handoff',
+    ]) {
       assert.ok(
         names.has(name),
-        `${name}.json: record it with FFC_RECORD_HISTORIES=1 (ratchet-actor.test.ts)`,
+        `${name}.json: record it with FFC_RECORD_HISTORIES=1 (ratchet-actor.test.ts, ratchet-watch.test.ts)`,
       );
     }
   });

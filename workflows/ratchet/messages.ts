@@ -55,6 +55,8 @@ export const DEFAULT_RATCHET_FIXER_TIMEOUT_MS = 60 * 60_000;
 export const DEFAULT_RATCHET_FIXER_CHECK_INTERVAL_MS = 10_000;
 export const DEFAULT_RATCHET_MAX_DISPATCHES_PER_DAY = 10;
 export const DEFAULT_RATCHET_MAX_HISTORY_EVENTS = 2000;
+/** How long one watch polls quietly before it reports anyway (the view's last decision is then refreshed). */
+export const DEFAULT_RATCHET_WATCH_MAX_MS = 10 * 60_000;
 
 export const RatchetSettingsSchema = z.object({
   /** Between polls while the VM runs. */
@@ -68,6 +70,11 @@ export const RatchetSettingsSchema = z.object({
   /** Between looks at a working fixer (a wake signal looks at once). */
   fixerCheckIntervalMs: duration(100).default(DEFAULT_RATCHET_FIXER_CHECK_INTERVAL_MS),
   trust: ReviewTrustPolicySchema.default({ triggerMode: 'changes_requested', trustedBots: [] }),
+  /**
+   * Polls are watched in one activity that reports only those that change something, for at most this
+   * long (activities/ratchet/watch.ts). 0: every poll is reported (one activity per poll).
+   */
+  watchMaxMs: duration(0).default(DEFAULT_RATCHET_WATCH_MAX_MS),
   /** Set FfcUserId/FfcWorkspaceId/FfcRatchetState; false only on a server without our search attributes. */
   searchAttributes: z.boolean().optional(),
   /** Continue-as-new once history has this many events. */
@@ -82,6 +89,7 @@ export const defaultRatchetSettings: RatchetSettings = {
   fixerTimeoutMs: DEFAULT_RATCHET_FIXER_TIMEOUT_MS,
   fixerCheckIntervalMs: DEFAULT_RATCHET_FIXER_CHECK_INTERVAL_MS,
   trust: { triggerMode: 'changes_requested', trustedBots: [] },
+  watchMaxMs: DEFAULT_RATCHET_WATCH_MAX_MS,
 };
 
 export const RatchetPhaseSchema = z.enum(['polling', 'fixer_running', 'disabled', 'ended']);

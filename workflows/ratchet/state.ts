@@ -14,6 +14,7 @@
 import {
   applyDecision,
   buildFixerPrompt,
+  type DecisionOutline,
   decide,
   dispatchesInLastDay,
   nextBackoffMultiplier,
@@ -312,6 +313,25 @@ export const ratchetPersisted = (state: RatchetActorState, version: number): Rat
   ...state,
   version: Math.max(state.version, version),
 });
+
+/**
+ * What the next watch compares its polls with (activities/ratchet/watch.ts): the memory and last decision,
+ * when a poll deciding the same would change nothing the state holds. null when any poll must be reported:
+ * nothing decided yet, or a problem, a back-off or a suspended VM that a good snapshot would clear.
+ */
+export function watchBaseline(
+  state: RatchetActorState,
+  settings: RatchetSettings,
+): { memory: RatchetMemory; decision: DecisionOutline; maxDispatchesPerDay: number } | null {
+  const last = state.lastDecision;
+  if (last === null || state.problem !== null || state.vmSuspended || state.backoffMultiplier !== 1)
+    return null;
+  return {
+    memory: state.memory,
+    decision: { action: last.action, reason: last.reason, key: last.key, state: state.ratchetState },
+    maxDispatchesPerDay: settings.maxDispatchesPerDay,
+  };
+}
 
 export type RatchetStep =
   | { kind: 'complete' }

@@ -8,6 +8,11 @@
  * core/ratchet's decide underneath); this file only does the steps. Every change of the view is written to
  * `workspace_ratchets`, which is what the api reads.
  *
+ * Polls are watched (behind patched('ratchet-watch')): one activity polls every interval and reports only
+ * a poll that would change something (or the last one after watchMaxMs), so a quiet PR costs its workflow
+ * nothing per poll. The workflow still decides every reported poll itself. Any handler's request (a wake,
+ * stopFixer, handOff, setEnabled) cancels the watch, and the loop acts on the request at once.
+ *
  * A dispatch is recorded in the state (with an id from uuid4, replay-safe) before its activity runs, and
  * the agent is idempotent on that id, so a worker killed mid-dispatch never starts a second fixer. handOff
  * ends the loop at once: a poll in flight when it is answered is discarded, so nothing is dispatched after
@@ -16,9 +21,11 @@
 import {
   type ApplicationFailure,
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -63,6 +70,7 @@ import {
   ratchetPersisted,
   toRatchetView,
   wakesSuspendedVm,
+  watchBaseline,
 } from './state.js';
 
 /** Activity failure types (activities/ratchet/types.ts's RatchetActivityFailure; a type import cannot hold values). */
@@ -88,6 +96,21 @@ const github = proxyActivities<Pick<RatchetActivities, 'pollPullRequest'>>({
     nonRetryableErrorTypes: [VM_TERMINATED],
   },
 });
+/**
+ * A watch polls for up to watchMaxMs and heartbeats every poll: a dead worker is noticed one poll interval
+ * (plus a slow gh) after its last heartbeat, and the watch redone (it only reads).
+ */
+const watchActivities = (settings: ParsedRatchetActorInput['settings']) =>
+  proxyActivities<Pick<RatchetActivities, 'watchPullRequest'>>({
+    startToCloseTimeout: settings.watchMaxMs + settings.pollIntervalMs + 2 * 60_000,
+    heartbeatTimeout: settings.pollIntervalMs + 2 * 60_000,
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '10 seconds',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [VM_TERMINATED],
+    },
+  });
 /** Resuming a VM takes seconds to a minute. */
 const vm = proxyActivities<Pick<RatchetActivities, 'wakeVmForPoll'>>({
   startToCloseTimeout: '5 minutes',
@@ -148,6 +171,10 @@ export async function ratchetWorkflow(rawInput: unknown): Promise<RatchetHandOff
 
 async function runRatchetActor(input: ParsedRatchetActorInput): Promise<RatchetHandOff> {
   const { settings } = input;
+  // Polls are watched in one activity that reports only those that change something (older runs, recorded
+  // before, poll once per activity).
+  const watchesPolls = patched('ratchet-watch');
+  const watcher = watchActivities(settings);
   const searchAttributes = settings.searchAttributes !== false;
   const maxHistoryEvents = settings.maxHistoryEvents ?? DEFAULT_RATCHET_MAX_HISTORY_EVENTS;
   let state: RatchetActorState =
@@ -300,10 +327,46 @@ async function runRatchetActor(input: ParsedRatchetActorInput): Promise<RatchetH
 
   // ---- steps of the main loop ----
 
-  /** One poll; a VM found asleep is resumed for it when it is due (never as user activity). */
-  async function pollOnce(pollAsked: boolean): Promise<{ outcome: RatchetPollOutcome; wokeVm: boolean }> {
-    const ask = async (): Promise<RatchetPollOutcome> => {
+  /**
+   * Polls until one matters (the watch), or until a handler asks for something: then null, and the watch
+   * is cancelled (a poll it makes meanwhile is never applied). Any failure is the caller's to read.
+   */
+  async function watchPolls(pollAsked: boolean): Promise<RatchetPollOutcome | null> {
+    const scope = new CancellationScope();
+    try {
+      return await scope.run(() => {
+        const watched = watcher
+          .watchPullRequest({
+            userId: state.userId,
+            workspaceId: state.workspaceId,
+            trust: settings.trust,
+            // A poll someone asked for (a wake) is reported whatever it finds: they want it looked at now.
+            baseline: pollAsked ? null : watchBaseline(state, settings),
+            pollIntervalMs: settings.pollIntervalMs,
+            maxWatchMs: settings.watchMaxMs,
+          })
+          .then(({ outcome }): RatchetPollOutcome => outcome);
+        const interrupted = condition(wake).then(() => null);
+        // The loser is cancelled below; its rejection is expected and nobody's to handle.
+        watched.catch(() => undefined);
+        interrupted.catch(() => undefined);
+        return Promise.race([watched, interrupted]);
+      });
+    } finally {
+      scope.cancel();
+    }
+  }
+
+  /**
+   * One poll (a watch where patched); a VM found asleep is resumed for it when it is due (never as user
+   * activity). null: a handler interrupted the watch, nothing was polled that counts.
+   */
+  async function pollOnce(
+    pollAsked: boolean,
+  ): Promise<{ outcome: RatchetPollOutcome; wokeVm: boolean } | null> {
+    const ask = async (watch: boolean): Promise<RatchetPollOutcome | null> => {
       try {
+        if (watch) return await watchPolls(pollAsked);
         return await github.pollPullRequest({
           userId: state.userId,
           workspaceId: state.workspaceId,
@@ -314,7 +377,8 @@ async function runRatchetActor(input: ParsedRatchetActorInput): Promise<RatchetH
         return { kind: 'vm_unavailable', message: `the VM did not answer the poll: ${reasonOf(err)}` };
       }
     };
-    const first = await ask();
+    const first = await ask(watchesPolls);
+    if (first === null) return null;
     if (first.kind !== 'vm_suspended' || !wakesSuspendedVm(state, pollAsked) || ended())
       return { outcome: first, wokeVm: false };
     try {
@@ -332,15 +396,19 @@ async function runRatchetActor(input: ParsedRatchetActorInput): Promise<RatchetH
       };
     }
     if (ended()) return { outcome: first, wokeVm: true };
-    return { outcome: await ask(), wokeVm: true };
+    // The VM is up only for this poll: one poll, reported whatever it says.
+    const second = await ask(false);
+    return second === null ? null : { outcome: second, wokeVm: true };
   }
 
   async function poll(): Promise<void> {
     const pollAsked = pending.wake;
     pending.wake = false;
-    const { outcome, wokeVm } = await pollOnce(pollAsked);
-    // Handed off (or ended) while the poll was out: its answer is nobody's business any more.
-    if (ended()) return;
+    const polled = await pollOnce(pollAsked);
+    // Handed off (or ended) while the poll was out: its answer is nobody's business any more. Interrupted:
+    // the loop looks at what the handler asked for first.
+    if (ended() || polled === null) return;
+    const { outcome, wokeVm } = polled;
     const applied = applyPollOutcome(state, outcome, {
       nowMs: workflowNow(),
       settings,

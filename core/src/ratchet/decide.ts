@@ -156,3 +156,32 @@ export function settleFixer(memory: RatchetMemory, outcome: 'COMPLETED' | 'DIED'
   if (memory.dispatchOutcome !== 'RUNNING') return memory;
   return { ...memory, dispatchOutcome: outcome };
 }
+
+/**
+ * A decision as a watcher compares it: what it did, why, on which key, and the state it showed. The reason
+ * is a plain string because it comes back from storage (a workflow's state), where it was written by us.
+ */
+export type DecisionOutline = Pick<RatchetDecision, 'action' | 'key' | 'state'> & { readonly reason: string };
+
+/**
+ * Whether a poll would change nothing the caller holds: the same decision as `previous` (so the same state
+ * shown and nothing to do) and a memory left as it is. A loop that polls far more often than anything
+ * happens (a watcher between two decisions) reports only the polls that are not quiet. Never quiet when the
+ * decision acts (a fixer to start, a PR that ended), so no quiet poll can hide work.
+ */
+export function isQuietPoll(
+  memory: RatchetMemory,
+  previous: DecisionOutline,
+  snapshot: RatchetSnapshot | null,
+  limits: RatchetLimits,
+): boolean {
+  const decision = decide(memory, snapshot, { active: false }, limits);
+  if (decision.action !== 'WAITING') return false;
+  if (decision.reason === 'pr_closed') return false;
+  const same =
+    decision.action === previous.action &&
+    decision.reason === previous.reason &&
+    decision.key === previous.key &&
+    decision.state === previous.state;
+  return same && applyDecision(memory, decision, snapshot, limits.nowMs) === memory;
+}

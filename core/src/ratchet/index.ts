@@ -24,9 +24,11 @@ export {
 export {
   applyDecision,
   DEFAULT_MAX_FIXER_DISPATCHES_PER_DAY,
+  type DecisionOutline,
   decide,
   dispatchesInLastDay,
   initialRatchetMemory,
+  isQuietPoll,
   MAX_FIXER_RETRIES,
   MAX_REMEMBERED_DISPATCH_KEYS,
   MAX_REMEMBERED_DISPATCH_TIMES,
