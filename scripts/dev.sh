@@ -133,6 +133,11 @@ ensure_node_modules() {
   if [ "$want" != "$have" ]; then
     step "Installing npm packages (npm ci)"
     npm ci --no-audit --no-fund >"$LOGS/npm.log" 2>&1 || { tail_log "$LOGS/npm.log"; die "npm ci failed" "see $LOGS/npm.log"; }
+    # test/core-package installs core's tarball with --offline, and npm resolves core's peer zod from the
+    # registry's metadata, which npm ci leaves out of the cache (this lock has no download addresses).
+    local zod
+    zod=$(node -p "require('./package-lock.json').packages['node_modules/zod'].version")
+    npm cache add "zod@$zod" >>"$LOGS/npm.log" 2>&1 || { tail_log "$LOGS/npm.log"; die "npm cache add zod@$zod failed" "see $LOGS/npm.log"; }
     echo "$want" >node_modules/.ffc-install-hash
   fi
 }
