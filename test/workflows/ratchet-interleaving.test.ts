@@ -351,7 +351,9 @@ function portableOf(
 }
 
 describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Temporal, real workflow)', function () {
-  this.timeout(30 * 60_000);
+  // A seed takes 15–60 s here; one that stalls (a broken handoff can leave a side waiting forever) fails
+  // after this instead of holding CI for half an hour.
+  this.timeout(4 * 60_000);
   let env: TestWorkflowEnvironment;
   const stateRoot = mkdtempSync(join(tmpdir(), 'ffc-ratchet-interleave-'));
   const totals = { seeds: 0, steps: 0, dispatches: 0, retries: 0, sends: 0, pulls: 0, refusedPulls: 0 };
