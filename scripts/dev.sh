@@ -428,6 +428,20 @@ BANNER
   done
 }
 
+# A test run that hangs (a leaked worker or server keeps mocha alive after its last test) fails here with a
+# message instead of running into CI's own limit, which kills it without saying what was running.
+# The whole suite takes about 20 minutes; the limits leave room for a slower machine.
+MAIN_TESTS_LIMIT=50m
+RUNSC_TESTS_LIMIT=20m
+bounded_mocha() {
+  local limit=$1 rc=0
+  shift
+  timeout --signal=TERM --kill-after=30s "$limit" "$@" || rc=$?
+  [ "$rc" != 124 ] || die "the tests were still running after $limit and were stopped" \
+    "the last test named above is the one that hung, or one before it left a worker or server running"
+  return "$rc"
+}
+
 cmd_test() {
   # Services the test run starts are stopped at the end; ones already running are reused and left alone.
   [ "${FFC_KEEP_SERVICES:-0}" = 1 ] || trap 'stop_started' EXIT
@@ -443,12 +457,12 @@ cmd_test() {
   npm run typecheck
   step "Tests"
   if [ $# -gt 0 ]; then npx mocha "$@"; else
-    npm run test:mocha
+    bounded_mocha "$MAIN_TESTS_LIMIT" npm run test:mocha
     # The same VMs again inside gVisor's sandbox: testConfig (test/support/services.ts) reads VM_RUNTIME.
     step "Tests under gVisor (VM_RUNTIME=runsc): ${RUNSC_TESTS[*]}"
     docker_has_runtime runsc || die "the Docker engine has no runsc runtime" \
       "stop it (scripts/dev.sh down) and run again so dev.sh starts one that has, or register runsc with it (README, Isolation)"
-    VM_RUNTIME=runsc npx mocha "${RUNSC_TESTS[@]}"
+    VM_RUNTIME=runsc bounded_mocha "$RUNSC_TESTS_LIMIT" npx mocha "${RUNSC_TESTS[@]}"
   fi
 }
 

@@ -204,4 +204,30 @@ else setInterval(() => {}, 1000);
     assert.match(result.stderr, / flaky restarted \(pid \d+\)/);
     assert.match(result.stdout, /stopped the current one/, `${result.stdout}\n${result.stderr}`);
   });
+
+  it('stops a test run that outlives its limit, with everything it started, and says so', () => {
+    const marker = `ffc-hung-${Date.now()}`;
+    const started = Date.now();
+    const result = withDevSh(
+      // A "test run" whose child outlives it, as a leaked worker keeps mocha alive.
+      `bounded_mocha 2s bash -c 'exec -a ${marker} sleep 300 & wait'`,
+      { FFC_DATA_DIR: join(scratch, 'data') },
+      30_000,
+    );
+    assert.equal(result.status, 1, `${result.stdout}\n${result.stderr}`);
+    assert.ok(Date.now() - started < 20_000, 'the limit stopped it');
+    assert.match(result.stderr, /the tests were still running after 2s and were stopped/);
+    const left = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' });
+    assert.equal(left.stdout.trim(), '', 'nothing the run started is left');
+  });
+
+  it("passes a test run's own exit status through", () => {
+    const result = withDevSh(
+      `bounded_mocha 30s bash -c 'exit 3'`,
+      { FFC_DATA_DIR: join(scratch, 'data') },
+      30_000,
+    );
+    assert.equal(result.status, 3, `${result.stdout}\n${result.stderr}`);
+    assert.doesNotMatch(result.stderr, /still running/);
+  });
 });
