@@ -82,6 +82,50 @@ const cloudSettings: RatchetSettings = {
   searchAttributes: false,
 };
 
+/**
+ * A seed's own time-skipping server and the worker it runs at the moment (a restart replaces it). Across
+ * 40 seeds on a 2-core machine a seed took 4–200 s (median about 24 s); one that stalls (a broken handoff
+ * can leave a side waiting forever) fails after SEED_TIMEOUT_MS instead of holding CI.
+ */
+const SEED_TIMEOUT_MS = 10 * 60_000;
+
+type RunningWorker = { stop: () => Promise<void> };
+
+class SeedResources {
+  private current: RunningWorker | null = null;
+  private released: Promise<void> | null = null;
+
+  constructor(readonly env: TestWorkflowEnvironment) {}
+
+  /** Runs the worker; its stop can be called any number of times and by anyone. */
+  track(worker: Worker): RunningWorker {
+    const running = worker.run();
+    // Observed here so a worker that fails on its own (its server gone) is not an unhandled rejection.
+    running.catch(() => undefined);
+    let stopping: Promise<void> | null = null;
+    const handle: RunningWorker = {
+      stop: () => {
+        if (stopping === null) {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          stopping = running.then(() => undefined);
+        }
+        return stopping;
+      },
+    };
+    this.current = handle;
+    return handle;
+  }
+
+  /** Stops the worker, then the server (once, whoever asks first). */
+  release(): Promise<void> {
+    this.released ??= (async () => {
+      await this.current?.stop().catch(() => undefined);
+      await this.env.teardown().catch(() => undefined);
+    })();
+    return this.released;
+  }
+}
+
 /** mulberry32: small, seedable, good enough to draw a schedule. */
 function rng(seed: number) {
   let a = seed >>> 0;
@@ -351,18 +395,22 @@ function portableOf(
 }
 
 describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Temporal, real workflow)', function () {
-  // A seed takes 15–60 s here; one that stalls (a broken handoff can leave a side waiting forever) fails
-  // after this instead of holding CI for half an hour.
-  this.timeout(4 * 60_000);
-  let env: TestWorkflowEnvironment;
+  this.timeout(SEED_TIMEOUT_MS);
   const stateRoot = mkdtempSync(join(tmpdir(), 'ffc-ratchet-interleave-'));
   const totals = { seeds: 0, steps: 0, dispatches: 0, retries: 0, sends: 0, pulls: 0, refusedPulls: 0 };
+  /**
+   * What the current seed holds. Each seed has its own test server, so a seed that mocha gave up on (its
+   * timeout) cannot slow the next one by sharing its clock, and afterEach releases it: its worker is stopped
+   * and its server torn down, so the abandoned seed's awaits fail instead of polling forever and keeping the
+   * process (and CI) alive.
+   */
+  let held: SeedResources | null = null;
 
-  before(async () => {
-    env = await createTimeSkippingEnvironment();
+  afterEach(async () => {
+    await held?.release();
+    held = null;
   });
   after(async () => {
-    await env?.teardown();
     rmSync(stateRoot, { recursive: true, force: true });
     process.stdout.write(
       `ratchet interleaving: seeds ${SEEDS.join(',')}; ${STEPS_PER_SEED} steps each; totals ${JSON.stringify(totals)}\n`,
@@ -376,6 +424,9 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
   }
 
   async function runSeed(seed: number): Promise<void> {
+    const resources = new SeedResources(await createTimeSkippingEnvironment());
+    held = resources;
+    const env = resources.env;
     const r = rng(seed);
     const workspaceId = `interleave-${seed}-${uniqueSuffix()}`;
     const scenario = new Scenario(seed, r, workspaceId);
@@ -401,14 +452,10 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         // the time-skipping server waits out in real time.
         maxCachedWorkflows: 0,
         shutdownGraceTime: '1s',
+        // A stop always ends: whatever an activity does, the worker gives up on it after this.
+        shutdownForceTime: '10s',
       });
-      const running = w.run();
-      return {
-        stop: async () => {
-          w.shutdown();
-          await running;
-        },
-      };
+      return resources.track(w);
     };
     let worker = await startWorker();
 
@@ -594,8 +641,8 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         await handle()
           .terminate('seed over')
           .catch(() => undefined);
-      await worker.stop();
       desktopFixers.kill();
+      await resources.release();
     }
 
     /**
