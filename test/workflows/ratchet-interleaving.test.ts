@@ -33,6 +33,7 @@ import {
   type PullRequestSnapshot,
 } from '@factory-factory/core/protocol';
 import { MAX_FIXER_RETRIES, type RatchetMemory, snapshotKey } from '@factory-factory/core/ratchet';
+import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -80,14 +81,19 @@ const cloudSettings: RatchetSettings = {
   // The watch itself (quiet polls kept from the workflow) is tested in ratchet-watch.test.ts.
   watchMaxMs: 0,
   searchAttributes: false,
+  // Short runs: the worker keeps no cache (below), so every workflow task replays its run's history, and a
+  // seed's cost grew with it (one seed spent 92 s in a single 20-minute hung-fixer wait at the 2000-event
+  // default). At 200 the actor also continues as new several times per seed, among the sends, pulls and
+  // restarts, so its carried state is under the same assertions.
+  maxHistoryEvents: 200,
 };
 
 /**
  * A seed's own time-skipping server and the worker it runs at the moment (a restart replaces it). Across
- * 40 seeds on a 2-core machine a seed took 4–200 s (median about 24 s); one that stalls (a broken handoff
+ * 40 seeds on a 2-core machine a seed took 4–67 s (median about 28 s); one that stalls (a broken handoff
  * can leave a side waiting forever) fails after SEED_TIMEOUT_MS instead of holding CI.
  */
-const SEED_TIMEOUT_MS = 10 * 60_000;
+const SEED_TIMEOUT_MS = 5 * 60_000;
 
 type RunningWorker = { stop: () => Promise<void> };
 
@@ -241,6 +247,8 @@ class Scenario {
   nowMs = 0;
   location: 'DESKTOP' | 'CLOUD' = 'DESKTOP';
   readonly violations: string[] = [];
+  /** Every cloud run that recorded a view: the sends' runs and the runs they continued as new into. */
+  readonly cloudRuns = new Set<string>();
 
   constructor(
     readonly seed: number,
@@ -328,6 +336,8 @@ class Scenario {
         return { stopped: working.length > 0, sessionId: working[0] ? `session-${working[0].id}` : null };
       },
       recordRatchetView: async (view: RatchetView) => {
+        const run = Context.current().info.workflowExecution?.runId;
+        if (run) this.cloudRuns.add(run);
         if (view.activeFixer) this.cloudKeys.set(view.activeFixer.dispatchId, view.activeFixer.key);
         return { written: true, version: view.version };
       },
@@ -397,7 +407,16 @@ function portableOf(
 describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Temporal, real workflow)', function () {
   this.timeout(SEED_TIMEOUT_MS);
   const stateRoot = mkdtempSync(join(tmpdir(), 'ffc-ratchet-interleave-'));
-  const totals = { seeds: 0, steps: 0, dispatches: 0, retries: 0, sends: 0, pulls: 0, refusedPulls: 0 };
+  const totals = {
+    seeds: 0,
+    steps: 0,
+    dispatches: 0,
+    retries: 0,
+    sends: 0,
+    pulls: 0,
+    refusedPulls: 0,
+    continuedAsNew: 0,
+  };
   /**
    * What the current seed holds. Each seed has its own test server, so a seed that mocha gave up on (its
    * timeout) cannot slow the next one by sharing its clock, and afterEach releases it: its worker is stopped
@@ -415,6 +434,9 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     process.stdout.write(
       `ratchet interleaving: seeds ${SEEDS.join(',')}; ${STEPS_PER_SEED} steps each; totals ${JSON.stringify(totals)}\n`,
     );
+    // maxHistoryEvents is set low so that the carried state crosses runs under the same assertions.
+    if (totals.seeds === SEEDS.length)
+      assert.ok(totals.continuedAsNew > 0, 'no cloud run continued as new in any seed');
   });
 
   for (const seed of SEEDS) {
@@ -448,8 +470,9 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         taskQueue,
         workflowBundle: bundle,
         activities,
-        // No sticky queue: a restarted worker would leave tasks on its predecessor's sticky queue, which
-        // the time-skipping server waits out in real time.
+        // No cache, so no sticky queue: after a restart the test server kept the next workflow task on the
+        // stopped worker's sticky queue for about 105 s of real time (time cannot skip past a pending task).
+        // Without a cache every workflow task is also a full replay, which checks determinism on each one.
         maxCachedWorkflows: 0,
         shutdownGraceTime: '1s',
         // A stop always ends: whatever an activity does, the worker gives up on it after this.
@@ -516,6 +539,8 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         }
       }
     };
+    /** The runs the sends started; any other run the cloud ran is one continued as new. */
+    const sentRuns = new Set<string>();
     /** ffc send's store step (cli/src/main.ts): under the lock, refused while a desktop fixer works. */
     const send = async (): Promise<boolean> => {
       const sent = await store.update((all) => {
@@ -527,7 +552,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
       if (sent === null) return false;
       scenario.location = 'CLOUD';
       totals.sends += 1;
-      await env.client.workflow.start(ratchetWorkflow, {
+      const started = await env.client.workflow.start(ratchetWorkflow, {
         workflowId: workflowIds.ratchet(workspaceId),
         taskQueue,
         args: [
@@ -540,6 +565,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
           },
         ],
       });
+      sentRuns.add(started.firstExecutionRunId);
       return true;
     };
     /** The api's pull: handOff, then ffc pull's store step with the memory it returned. */
@@ -717,5 +743,6 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     totals.dispatches += scenario.dispatches.length;
     const keys = new Set(scenario.dispatches.map(keyOf));
     totals.retries += scenario.dispatches.length - keys.size;
+    totals.continuedAsNew += [...scenario.cloudRuns].filter((run) => !sentRuns.has(run)).length;
   }
 });
