@@ -584,6 +584,13 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         }
         throw err;
       }
+      // The contract the api's 409 rests on: the cloud hands off only with no fixer of its own at work.
+      const working = scenario.running().filter((f) => f.side === 'cloud');
+      assert.deepEqual(
+        working.map((f) => f.id),
+        [],
+        `seed ${seed}: handOff accepted while a cloud fixer worked`,
+      );
       await handle().result();
       const { memory, view } = handedOff;
       await store.update((all) => {
