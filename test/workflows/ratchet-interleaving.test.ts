@@ -249,6 +249,8 @@ class Scenario {
   readonly violations: string[] = [];
   /** Every cloud run that recorded a view: the sends' runs and the runs they continued as new into. */
   readonly cloudRuns = new Set<string>();
+  /** The runs the sends started. */
+  readonly sentRuns = new Set<string>();
 
   constructor(
     readonly seed: number,
@@ -256,8 +258,16 @@ class Scenario {
     readonly workspaceId: string,
   ) {}
 
-  running(): SimFixer[] {
-    return [...this.fixers.values()].filter((f) => f.state === 'RUNNING' && !f.orphaned);
+  /** The fixers at work, on one side or on both. */
+  running(side?: Side): SimFixer[] {
+    return [...this.fixers.values()].filter(
+      (f) => f.state === 'RUNNING' && !f.orphaned && (side === undefined || f.side === side),
+    );
+  }
+
+  /** Runs that recorded a view but that no send started: each is a continue-as-new. */
+  continuedAsNewRuns(): number {
+    return [...this.cloudRuns].filter((run) => !this.sentRuns.has(run)).length;
   }
 
   startFixer(side: Side, id: string, key: string | null): SimFixer {
@@ -331,7 +341,7 @@ class Scenario {
         return { outcome: fixer.state, detail: null };
       },
       stopFixer: async () => {
-        const working = this.running().filter((f) => f.side === 'cloud');
+        const working = this.running('cloud');
         for (const fixer of working) this.endFixer(fixer, 'DIED', false);
         return { stopped: working.length > 0, sessionId: working[0] ? `session-${working[0].id}` : null };
       },
@@ -539,8 +549,6 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         }
       }
     };
-    /** The runs the sends started; any other run the cloud ran is one continued as new. */
-    const sentRuns = new Set<string>();
     /** ffc send's store step (cli/src/main.ts): under the lock, refused while a desktop fixer works. */
     const send = async (): Promise<boolean> => {
       const sent = await store.update((all) => {
@@ -565,7 +573,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
           },
         ],
       });
-      sentRuns.add(started.firstExecutionRunId);
+      scenario.sentRuns.add(started.firstExecutionRunId);
       return true;
     };
     /** The api's pull: handOff, then ffc pull's store step with the memory it returned. */
@@ -585,7 +593,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         throw err;
       }
       // The contract the api's 409 rests on: the cloud hands off only with no fixer of its own at work.
-      const working = scenario.running().filter((f) => f.side === 'cloud');
+      const working = scenario.running('cloud');
       assert.deepEqual(
         working.map((f) => f.id),
         [],
@@ -688,7 +696,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         await env.sleep(cloudSettings.pollIntervalMs * 3);
         await step(true);
         // Hung cloud fixers end only by the cloud's timeout.
-        if (scenario.running().some((f) => f.side === 'cloud' && f.planned === 'HANG'))
+        if (scenario.running('cloud').some((f) => f.planned === 'HANG'))
           await env.sleep(cloudSettings.fixerTimeoutMs);
         await env.sleep(cloudSettings.pollIntervalMs * 2);
         await step(true);
@@ -750,6 +758,6 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     totals.dispatches += scenario.dispatches.length;
     const keys = new Set(scenario.dispatches.map(keyOf));
     totals.retries += scenario.dispatches.length - keys.size;
-    totals.continuedAsNew += [...scenario.cloudRuns].filter((run) => !sentRuns.has(run)).length;
+    totals.continuedAsNew += scenario.continuedAsNewRuns();
   }
 });
