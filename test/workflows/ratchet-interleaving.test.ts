@@ -2,7 +2,8 @@
  * Both ratchets on one PR, randomly interleaved: the desktop's (cli/src/ratchet: DesktopRatchet over a real
  * WorkspaceStore, ffc's handoff functions) and the cloud's (the real ratchetWorkflow from the production
  * bundle on Temporal's time-skipping server), each deciding with core/ratchet. A seeded schedule mixes CI
- * events (pushes that start a run, runs that fail or pass, re-runs), fixer ends and deaths (and fixers that
+ * events (pushes that start a run, runs that fail or pass, re-runs, force-pushes back to an earlier failing
+ * commit whose key was seen before), fixer ends and deaths (and fixers that
  * hang until the cloud's timeout stops them), sends and pulls (a send racing a desktop cycle), restarts of
  * the cloud worker and of the desktop process, GitHub outages, and dispatch acknowledgements lost after
  * the VM took the dispatch (the activity retried with the same dispatch id).
@@ -168,16 +169,23 @@ type SimFixer = {
   orphaned?: boolean;
 };
 
-/** One PR, one check ("test"), CI run ids and head shas drawn in order. */
+type SettledHead = { headSha: string; runId: number; ci: 'FAILURE' | 'SUCCESS' };
+
+/** One PR, one check ("test"), CI run ids and head shas drawn in order (never reused). */
 class PullRequestWorld {
   private shaSeq = 0;
-  runId = 100;
+  private runSeq = 100;
+  runId = this.runSeq;
   headSha = this.nextSha();
   ci: 'PENDING' | 'FAILURE' | 'SUCCESS' = 'FAILURE';
   private pendingUntilMs = 0;
   private pendingResult: 'FAILURE' | 'SUCCESS' = 'FAILURE';
   /** Answer polls with an outage (GitHub unreachable) while set. */
   outage = false;
+  /** Every failing head CI settled on, so a force-push can bring one back. */
+  private readonly settledFailures: SettledHead[] = [
+    { headSha: this.headSha, runId: this.runId, ci: 'FAILURE' },
+  ];
 
   private nextSha(): string {
     this.shaSeq += 1;
@@ -190,14 +198,38 @@ class PullRequestWorld {
   }
 
   rerun(nowMs: number, result: 'FAILURE' | 'SUCCESS', ciMs: number): void {
-    this.runId += 1;
+    this.runSeq += 1;
+    this.runId = this.runSeq;
     this.ci = 'PENDING';
     this.pendingResult = result;
     this.pendingUntilMs = nowMs + ciMs;
   }
 
   advance(nowMs: number, force = false): void {
-    if (this.ci === 'PENDING' && (force || nowMs >= this.pendingUntilMs)) this.ci = this.pendingResult;
+    if (this.ci === 'PENDING' && (force || nowMs >= this.pendingUntilMs)) {
+      this.ci = this.pendingResult;
+      if (this.ci === 'FAILURE')
+        this.settledFailures.push({ headSha: this.headSha, runId: this.runId, ci: this.ci });
+    }
+  }
+
+  /**
+   * Someone force-pushes the branch back to an earlier failing commit (a revert of the fixer's work, a
+   * rebase gone wrong). CI does not build a commit it has built, so GitHub shows that commit's old run
+   * again and the PR's key is one a side may already have dispatched: neither side may dispatch it again
+   * (the memory's dispatch keys, and the keys each handoff carries across). False when no earlier failing
+   * commit differs from the current head.
+   */
+  forcePushBack(r: Rng): boolean {
+    const earlier = this.settledFailures.filter(
+      (head) => head.headSha !== this.headSha || head.runId !== this.runId || this.ci !== 'FAILURE',
+    );
+    const back = earlier[r.int(0, earlier.length - 1)];
+    if (back === undefined) return false;
+    this.headSha = back.headSha;
+    this.runId = back.runId;
+    this.ci = back.ci;
+    return true;
   }
 
   /** What gh would print, made into core's snapshot by core's own code. */
@@ -426,6 +458,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     pulls: 0,
     refusedPulls: 0,
     continuedAsNew: 0,
+    pushBacks: 0,
   };
   /**
    * What the current seed holds. Each seed has its own test server, so a seed that mocha gave up on (its
@@ -445,8 +478,11 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
       `ratchet interleaving: seeds ${SEEDS.join(',')}; ${STEPS_PER_SEED} steps each; totals ${JSON.stringify(totals)}\n`,
     );
     // maxHistoryEvents is set low so that the carried state crosses runs under the same assertions.
-    if (totals.seeds === SEEDS.length)
+    // The force-pushes back are what put an already dispatched key in front of a side again.
+    if (totals.seeds === SEEDS.length) {
       assert.ok(totals.continuedAsNew > 0, 'no cloud run continued as new in any seed');
+      assert.ok(totals.pushBacks > 0, 'no seed force-pushed back to an earlier failing commit');
+    }
   });
 
   for (const seed of SEEDS) {
@@ -670,6 +706,8 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
           scenario.world.outage = !scenario.world.outage;
         } else if (roll < 0.78) {
           scenario.loseNextAck = true;
+        } else if (roll < 0.84) {
+          if (scenario.world.forcePushBack(r)) totals.pushBacks += 1;
         }
         await env.sleep(r.int(1_000, 120_000));
         await step(false);
