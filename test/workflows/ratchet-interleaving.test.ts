@@ -75,8 +75,11 @@ const cloudSettings: RatchetSettings = {
   pollIntervalMs: 30_000,
   suspendedPollIntervalMs: 5 * 60_000,
   maxDispatchesPerDay: 1000,
-  fixerTimeoutMs: 20 * 60_000,
-  fixerCheckIntervalMs: 10_000,
+  // Above the longest drawn fixer (6 min), so only a hung one reaches it, and short: the wait for a hung
+  // fixer's timeout is a run of fixer checks and polls, each a workflow task replayed in full (no cache),
+  // and at 20 min with a check every 10 s one such wait cost 150 s of real time in a seed.
+  fixerTimeoutMs: 8 * 60_000,
+  fixerCheckIntervalMs: 30_000,
   trust: { triggerMode: 'changes_requested', trustedBots: [] },
   // Every poll reported: a watch's sleeps are the activity's real time, which this server does not skip.
   // The watch itself (quiet polls kept from the workflow) is tested in ratchet-watch.test.ts.
@@ -91,8 +94,9 @@ const cloudSettings: RatchetSettings = {
 
 /**
  * A seed's own time-skipping server and the worker it runs at the moment (a restart replaces it). Across
- * 40 seeds on a 2-core machine a seed took 4–67 s (median about 28 s); one that stalls (a broken handoff
- * can leave a side waiting forever) fails after SEED_TIMEOUT_MS instead of holding CI.
+ * 40 seeds on a 2-core machine a seed took 4–67 s (median about 28 s); CI's 10, with force-pushes back,
+ * took 5–59 s. One that stalls (a broken handoff can leave a side waiting forever) fails after
+ * SEED_TIMEOUT_MS instead of holding CI.
  */
 const SEED_TIMEOUT_MS = 5 * 60_000;
 
