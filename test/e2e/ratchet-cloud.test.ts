@@ -45,13 +45,25 @@ describe('e2e: the cloud ratchet (real api, worker, VM, gh in the VM, claude)', 
   }
 
   /** Wakes it and waits for a decision newer than `after` (the poll answered). */
-  async function pollNow(workspaceId: string, after: RatchetView | null): Promise<RatchetView> {
+  /**
+   * Wakes the ratchet and waits for a decision newer than `after`'s. With `headSha`, the decision must also
+   * be about that head: a poll that fetched the PR before the test changed it can record its decision after
+   * `after` was read (CI once saw "stalled" on the old head where the new one meant "daily_cap").
+   */
+  async function pollNow(
+    workspaceId: string,
+    after: RatchetView | null,
+    headSha?: string,
+  ): Promise<RatchetView> {
     const since = after?.lastDecision?.atMs ?? -1;
     await wake(workspaceId);
     return rig.waitForView(
       workspaceId,
-      'a decision after the wake',
-      (view) => (view.lastDecision?.atMs ?? -1) > since && view.activeFixer === null,
+      headSha === undefined ? 'a decision after the wake' : `a decision on head ${headSha} after the wake`,
+      (view) =>
+        (view.lastDecision?.atMs ?? -1) > since &&
+        view.activeFixer === null &&
+        (headSha === undefined || (view.lastDecision?.key?.includes(`|head:${headSha}|`) ?? false)),
     );
   }
 
@@ -347,7 +359,7 @@ describe('e2e: the cloud ratchet (real api, worker, VM, gh in the VM, claude)', 
       headSha: head,
       checks: [failingCheck('unit-die', 9999)],
     });
-    const capped = await pollNow(workspaceId, await rig.ratchetView(workspaceId));
+    const capped = await pollNow(workspaceId, await rig.ratchetView(workspaceId), head);
     assert.equal(capped.lastDecision?.reason, 'daily_cap', JSON.stringify(capped.lastDecision));
     assert.equal(capped.dispatchesToday, capped.maxDispatchesPerDay, 'the cap is reached');
     const capShown = await rig.ratchetView(workspaceId);
