@@ -8,7 +8,8 @@ import {
   PORTABLE_WORKSPACE_STATE_VERSION,
   type PortableWorkspaceState,
 } from '@factory-factory/core/protocol';
-import { memoryOf, pulledWorkspace } from '../../cli/src/ratchet/handoff.js';
+import { initialRatchetMemory } from '@factory-factory/core/ratchet';
+import { memoryOf, pulledWorkspace, storedRatchetOf } from '../../cli/src/ratchet/handoff.js';
 import type { LocalWorkspace } from '../../cli/src/workspace-store.js';
 
 const key = (head: string) => `pr:7|head:${head}|ci:FAILURE:unit:FAILURE:1|review:none|merge:clean`;
@@ -24,17 +25,10 @@ const local: LocalWorkspace = {
   branchName: 'feature-x',
   location: 'CLOUD',
   prUrl: 'https://github.com/acme/app/pull/7',
-  ratchet: {
-    enabled: true,
-    state: 'CI_FAILED',
-    lastDispatchKey: DESKTOP_KEY,
-    dispatchKeys: [DESKTOP_KEY],
-    reviewLastCheckedAt: null,
-    dispatchOutcome: 'COMPLETED',
-    dispatchRetryCount: 0,
-    dispatchStalled: false,
-    dispatchTimesMs: [],
-  },
+  ratchet: storedRatchetOf(
+    initialRatchetMemory({ enabled: true, lastDispatchKey: DESKTOP_KEY, dispatchOutcome: 'COMPLETED' }),
+    'CI_FAILED',
+  ),
   activeFixer: null,
   lastDecision: null,
   problem: null,

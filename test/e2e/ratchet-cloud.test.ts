@@ -44,7 +44,6 @@ describe('e2e: the cloud ratchet (real api, worker, VM, gh in the VM, claude)', 
     });
   }
 
-  /** Wakes it and waits for a decision newer than `after` (the poll answered). */
   /**
    * Wakes the ratchet and waits for a decision newer than `after`'s. With `headSha`, the decision must also
    * be about that head: a poll that fetched the PR before the test changed it can record its decision after

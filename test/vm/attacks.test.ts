@@ -41,22 +41,22 @@ describe(`attacks from inside a VM on the host and on another user’s VM (real 
    */
   async function victimUntouched(): Promise<void> {
     const ref = await refOf(victim);
+    const agent = await connectVmAgent(endpointOf(ref), { clientName: 'test-victim-check' });
     let seen = 0;
-    const alone = await eventually(
-      'the victim agent to have no connection but ours',
-      async () => {
-        const agent = await connectVmAgent(endpointOf(ref), { clientName: 'test-victim-check' });
-        try {
+    try {
+      const alone = await eventually(
+        'the victim agent to have no connection but ours',
+        async () => {
           seen = (await agent.health()).connections;
           return seen === 1 ? true : undefined;
-        } finally {
-          agent.close();
-        }
-      },
-      15_000,
-      250,
-    ).catch(() => false);
-    assert.ok(alone, `nobody else stays connected to the victim agent (last seen ${seen} connections)`);
+        },
+        15_000,
+        250,
+      ).catch(() => false);
+      assert.ok(alone, `nobody else stays connected to the victim agent (last seen ${seen} connections)`);
+    } finally {
+      agent.close();
+    }
     const read = await execIn(rig.docker, ref.containerId, ['cat', '/home/ff/private.txt']);
     assert.equal(read.stdout.trim(), `victim-private-${suffix}`);
   }

@@ -33,7 +33,12 @@ import {
   type PortableWorkspaceState,
   type PullRequestSnapshot,
 } from '@factory-factory/core/protocol';
-import { MAX_FIXER_RETRIES, type RatchetMemory, snapshotKey } from '@factory-factory/core/ratchet';
+import {
+  initialRatchetMemory,
+  MAX_FIXER_RETRIES,
+  type RatchetMemory,
+  snapshotKey,
+} from '@factory-factory/core/ratchet';
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -43,7 +48,7 @@ import type { RatchetActivities } from '../../activities/ratchet/types.js';
 import { watchPullRequestWith } from '../../activities/ratchet/watch.js';
 import { DesktopRatchet } from '../../cli/src/ratchet/cycle.js';
 import type { FixerEnd, FixerJob, FixerRunner } from '../../cli/src/ratchet/fixer.js';
-import { pulledWorkspace, sentRatchetFields } from '../../cli/src/ratchet/handoff.js';
+import { pulledWorkspace, sentRatchetFields, storedRatchetOf } from '../../cli/src/ratchet/handoff.js';
 import { type LocalWorkspace, WorkspaceStore } from '../../cli/src/workspace-store.js';
 import { workflowIds } from '../../workflows/ids.js';
 import {
@@ -173,7 +178,7 @@ type SimFixer = {
   orphaned?: boolean;
 };
 
-type SettledHead = { headSha: string; runId: number; ci: 'FAILURE' | 'SUCCESS' };
+type SettledFailure = { headSha: string; runId: number };
 
 /** One PR, one check ("test"), CI run ids and head shas drawn in order (never reused). */
 class PullRequestWorld {
@@ -187,9 +192,7 @@ class PullRequestWorld {
   /** Answer polls with an outage (GitHub unreachable) while set. */
   outage = false;
   /** Every failing head CI settled on, so a force-push can bring one back. */
-  private readonly settledFailures: SettledHead[] = [
-    { headSha: this.headSha, runId: this.runId, ci: 'FAILURE' },
-  ];
+  private readonly settledFailures: SettledFailure[] = [{ headSha: this.headSha, runId: this.runId }];
 
   private nextSha(): string {
     this.shaSeq += 1;
@@ -212,8 +215,7 @@ class PullRequestWorld {
   advance(nowMs: number, force = false): void {
     if (this.ci === 'PENDING' && (force || nowMs >= this.pendingUntilMs)) {
       this.ci = this.pendingResult;
-      if (this.ci === 'FAILURE')
-        this.settledFailures.push({ headSha: this.headSha, runId: this.runId, ci: this.ci });
+      if (this.ci === 'FAILURE') this.settledFailures.push({ headSha: this.headSha, runId: this.runId });
     }
   }
 
@@ -226,13 +228,13 @@ class PullRequestWorld {
    */
   forcePushBack(r: Rng): boolean {
     const earlier = this.settledFailures.filter(
-      (head) => head.headSha !== this.headSha || head.runId !== this.runId || this.ci !== 'FAILURE',
+      (head) => !(this.ci === 'FAILURE' && head.headSha === this.headSha && head.runId === this.runId),
     );
     const back = earlier[r.int(0, earlier.length - 1)];
     if (back === undefined) return false;
     this.headSha = back.headSha;
     this.runId = back.runId;
-    this.ci = back.ci;
+    this.ci = 'FAILURE';
     return true;
   }
 
@@ -556,17 +558,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         branchName: 'feature-x',
         location: 'DESKTOP',
         prUrl: PR_URL,
-        ratchet: {
-          enabled: true,
-          state: 'IDLE',
-          lastDispatchKey: null,
-          dispatchKeys: [],
-          reviewLastCheckedAt: null,
-          dispatchOutcome: null,
-          dispatchRetryCount: 0,
-          dispatchStalled: false,
-          dispatchTimesMs: [],
-        },
+        ratchet: storedRatchetOf(initialRatchetMemory({ enabled: true }), 'IDLE'),
         activeFixer: null,
         lastDecision: null,
         problem: null,
