@@ -3,7 +3,7 @@
  * WorkspaceStore, ffc's handoff functions) and the cloud's (the real ratchetWorkflow from the production
  * bundle on Temporal's time-skipping server), each deciding with core/ratchet. A seeded schedule mixes CI
  * events (pushes that start a run, runs that fail or pass, re-runs, force-pushes back to an earlier failing
- * commit whose key was seen before), fixer ends and deaths (and fixers that
+ * commit whose key was seen before, mostly one the other side fixed), fixer ends and deaths (and fixers that
  * hang until the cloud's timeout stops them), sends and pulls (a send racing a desktop cycle), restarts of
  * the cloud worker and of the desktop process, GitHub outages, and dispatch acknowledgements lost after
  * the VM took the dispatch (the activity retried with the same dispatch id).
@@ -223,24 +223,37 @@ class PullRequestWorld {
    * Someone force-pushes the branch back to an earlier failing commit (a revert of the fixer's work, a
    * rebase gone wrong). CI does not build a commit it has built, so GitHub shows that commit's old run
    * again and the PR's key is one a side may already have dispatched: neither side may dispatch it again
-   * (the memory's dispatch keys, and the keys each handoff carries across). False when no earlier failing
-   * commit differs from the current head.
+   * (the memory's dispatch keys, and the keys each handoff carries across). Mostly it goes back to a commit
+   * whose key is in `preferredKeys` (the caller passes the keys the side not at the wheel dispatched, so
+   * only the handoff's carried keys stop a second fixer), else to any earlier failing commit. Returns the
+   * key it went back to, or null when no earlier failing commit differs from the current head.
    */
-  forcePushBack(r: Rng): boolean {
+  forcePushBack(r: Rng, preferredKeys: ReadonlySet<string>): string | null {
     const earlier = this.settledFailures.filter(
       (head) => !(this.ci === 'FAILURE' && head.headSha === this.headSha && head.runId === this.runId),
     );
-    const back = earlier[r.int(0, earlier.length - 1)];
-    if (back === undefined) return false;
+    const preferred = earlier.filter((head) => preferredKeys.has(this.keyAt(head)));
+    const pool = preferred.length > 0 && r.chance(0.75) ? preferred : earlier;
+    const back = pool[r.int(0, pool.length - 1)];
+    if (back === undefined) return null;
     this.headSha = back.headSha;
     this.runId = back.runId;
     this.ci = 'FAILURE';
-    return true;
+    return this.keyAt(back);
+  }
+
+  /** The key a side sees while the PR is at that failing commit. */
+  keyAt(failure: SettledFailure): string {
+    return snapshotKey(this.snapshotAt(failure, 'FAILURE'));
   }
 
   /** What gh would print, made into core's snapshot by core's own code. */
   snapshot(): PullRequestSnapshot {
-    const running = this.ci === 'PENDING';
+    return this.snapshotAt({ headSha: this.headSha, runId: this.runId }, this.ci);
+  }
+
+  private snapshotAt(at: SettledFailure, ci: PullRequestWorld['ci']): PullRequestSnapshot {
+    const running = ci === 'PENDING';
     const view = GhPrViewSchema.parse({
       number: PR_NUMBER,
       url: PR_URL,
@@ -250,7 +263,7 @@ class PullRequestWorld {
       mergedAt: null,
       mergeStateStatus: 'CLEAN',
       headRefName: 'feature-x',
-      headRefOid: this.headSha,
+      headRefOid: at.headSha,
       baseRefName: 'main',
       statusCheckRollup: [
         {
@@ -258,10 +271,10 @@ class PullRequestWorld {
           name: 'test',
           workflowName: 'CI',
           status: running ? 'IN_PROGRESS' : 'COMPLETED',
-          conclusion: running ? '' : this.ci,
+          conclusion: running ? '' : ci,
           startedAt: '2024-01-02T03:05:00Z',
           completedAt: running ? '0001-01-01T00:00:00Z' : '2024-01-02T03:07:00Z',
-          detailsUrl: `https://github.com/${OWNER}/${REPO}/actions/runs/${this.runId}/job/1`,
+          detailsUrl: `https://github.com/${OWNER}/${REPO}/actions/runs/${at.runId}/job/1`,
         },
       ],
       reviews: [],
@@ -465,6 +478,8 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     refusedPulls: 0,
     continuedAsNew: 0,
     pushBacks: 0,
+    /** Push-backs to a key the side not at the wheel dispatched (not its last): see otherSideKeys. */
+    pushBacksAcross: 0,
   };
   /**
    * What the current seed holds. Each seed has its own test server, so a seed that mocha gave up on (its
@@ -488,6 +503,7 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
     if (totals.seeds === SEEDS.length) {
       assert.ok(totals.continuedAsNew > 0, 'no cloud run continued as new in any seed');
       assert.ok(totals.pushBacks > 0, 'no seed force-pushed back to an earlier failing commit');
+      assert.ok(totals.pushBacksAcross > 0, 'no seed force-pushed back to a key the other side dispatched');
     }
   });
 
@@ -703,7 +719,10 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
         } else if (roll < 0.78) {
           scenario.loseNextAck = true;
         } else if (roll < 0.84) {
-          if (scenario.world.forcePushBack(r)) totals.pushBacks += 1;
+          const across = otherSideKeys();
+          const back = scenario.world.forcePushBack(r, across);
+          if (back !== null) totals.pushBacks += 1;
+          if (back !== null && across.has(back)) totals.pushBacksAcross += 1;
         }
         await env.sleep(r.int(1_000, 120_000));
         await step(false);
@@ -752,6 +771,21 @@ describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Tempo
       if (scenario.location !== 'CLOUD') return false;
       const view = await handle().query(ratchetViewQuery);
       return view.activeFixer !== null;
+    }
+
+    /**
+     * The keys dispatched by the side that is not at the wheel now, but for its last one: the last key
+     * crosses as the handoff's dedup key and meets the first cycle after the handoff anyway, so for these
+     * only the handoff's list of keys stops a second fixer.
+     */
+    function otherSideKeys(): Set<string> {
+      const other: Side = scenario.location === 'DESKTOP' ? 'cloud' : 'desktop';
+      const keys = scenario.dispatches
+        .filter((d) => d.side === other)
+        .map(keyOf)
+        .filter((k): k is string => k !== null);
+      const last = keys.at(-1);
+      return new Set(keys.filter((k) => k !== last));
     }
 
     function allDispatchKeys(): string[] {
