@@ -15,11 +15,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGhRunner, GitHubClient } from '@factory-factory/core/github';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceState,
-  PortableWorkspaceStateSchema,
-} from '@factory-factory/core/protocol';
 import { DEFAULT_REVIEW_TRUST_POLICY, snapshotKey } from '@factory-factory/core/ratchet';
 import { DesktopRatchet, type SnapshotSource } from '../../cli/src/ratchet/cycle.js';
 import { ClaudeFixerRunner } from '../../cli/src/ratchet/fixer.js';
@@ -34,6 +29,7 @@ import {
   startFakeGitHub,
 } from '../../core/test/support/fake-github.js';
 import { GH_BINARY } from '../../core/test/support/gh-harness.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 
 const REPO = 'octo/widgets';
 const PR_URL = `https://github.com/${REPO}/pull/7`;
@@ -112,18 +108,13 @@ describe('desktop ratchet cycle: resuming after a pull, racing a send, the daily
 
   /** The portable state `POST /api/workspaces/:id/pull` answers, after the cloud's ratchet ran. */
   function pulledState(sent: ReturnType<typeof sentRatchetFields>, cloud: { lastKey: string | null }) {
-    const state: PortableWorkspaceState = PortableWorkspaceStateSchema.parse({
-      version: PORTABLE_WORKSPACE_STATE_VERSION,
-      workspaceId: 'ws-desktop',
+    return portableWorkspaceState('ws-desktop', {
       name: 'widgets/feature/widgets',
       repoUrl: `https://github.com/${REPO}.git`,
       branchName: 'feature/widgets',
       baseBranch: null,
-      location: 'DESKTOP',
       prUrl: PR_URL,
       prNumber: 7,
-      githubIssueNumber: null,
-      githubIssueUrl: null,
       ratchetEnabled: sent.ratchetEnabled,
       ratchetState: 'CI_FAILED',
       ratchetLastCiRunId: cloud.lastKey,
@@ -132,9 +123,7 @@ describe('desktop ratchet cycle: resuming after a pull, racing a send, the daily
         ...sent.ratchetDispatchKeys,
         ...(cloud.lastKey && cloud.lastKey !== sent.ratchetLastCiRunId ? [cloud.lastKey] : []),
       ],
-      exportedAt: new Date().toISOString(),
     });
-    return state;
   }
 
   /** Desktop dispatches for the first failure, sends; in the cloud a new push fails; then the pull. */

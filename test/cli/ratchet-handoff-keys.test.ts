@@ -4,13 +4,11 @@
  * and the cloud's last one passed all its seeds.
  */
 import assert from 'node:assert/strict';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceState,
-} from '@factory-factory/core/protocol';
+import type { PortableWorkspaceState } from '@factory-factory/core/protocol';
 import { initialRatchetMemory } from '@factory-factory/core/ratchet';
 import { memoryOf, pulledWorkspace, storedRatchetOf } from '../../cli/src/ratchet/handoff.js';
 import type { LocalWorkspace } from '../../cli/src/workspace-store.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 
 const key = (head: string) => `pr:7|head:${head}|ci:FAILURE:unit:FAILURE:1|review:none|merge:clean`;
 const DESKTOP_KEY = key('d'.repeat(40));
@@ -35,25 +33,17 @@ const local: LocalWorkspace = {
 };
 
 function pulledState(dispatchKeys: string[], lastKey: string): PortableWorkspaceState {
-  return {
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId: local.id,
+  return portableWorkspaceState(local.id, {
     name: local.name,
     repoUrl: local.repoUrl,
     branchName: local.branchName,
-    baseBranch: 'main',
-    location: 'DESKTOP',
     prUrl: local.prUrl,
     prNumber: 7,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
     ratchetEnabled: true,
     ratchetState: 'CI_FAILED',
     ratchetLastCiRunId: lastKey,
-    prReviewLastCheckedAt: null,
     ratchetDispatchKeys: dispatchKeys,
-    exportedAt: new Date(0).toISOString(),
-  };
+  });
 }
 
 describe('ffc pull: the dispatch keys the desktop keeps', () => {

@@ -19,10 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AgentClient } from '@factory-factory/core/agent-client';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceState,
-} from '@factory-factory/core/protocol';
+import type { PortableWorkspaceState } from '@factory-factory/core/protocol';
 import type { Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import type { VmContainerRef } from '../../activities/vm/types.js';
@@ -34,6 +31,7 @@ import type { WorkspaceView } from '../../workflows/workspace/messages.js';
 import { type ApiProcess, freePort, startApiProcess } from './api-process.js';
 import { childEnv } from './env.js';
 import { type HttpResult, request } from './http.js';
+import { portableWorkspaceState } from './portable-state.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
@@ -286,26 +284,8 @@ async function makeCloudRig(
       `${api.url.replace(/^http/, 'ws')}/ws/workspaces/${workspaceId}/sessions/${sessionId}${
         after !== undefined ? `?after=${after}` : ''
       }`,
-    portableState: (workspaceId, overrides = {}) => ({
-      version: PORTABLE_WORKSPACE_STATE_VERSION,
-      workspaceId,
-      name: `e2e ${workspaceId}`,
-      repoUrl: repoUrlInVm,
-      branchName: 'feature-x',
-      baseBranch: 'main',
-      location: 'DESKTOP',
-      prUrl: null,
-      prNumber: null,
-      githubIssueNumber: null,
-      githubIssueUrl: null,
-      ratchetEnabled: false,
-      ratchetState: 'IDLE',
-      ratchetLastCiRunId: null,
-      prReviewLastCheckedAt: null,
-      ratchetDispatchKeys: [],
-      exportedAt: new Date().toISOString(),
-      ...overrides,
-    }),
+    portableState: (workspaceId, overrides = {}) =>
+      portableWorkspaceState(workspaceId, { name: `e2e ${workspaceId}`, repoUrl: repoUrlInVm, ...overrides }),
     async sendAndWaitReady(workspaceId, overrides = {}) {
       const sent = await rig.http('/api/workspaces', {
         method: 'POST',

@@ -29,7 +29,6 @@ import { join } from 'node:path';
 import { buildPullRequestSnapshot } from '@factory-factory/core/github';
 import {
   GhPrViewSchema,
-  PORTABLE_WORKSPACE_STATE_VERSION,
   type PortableWorkspaceState,
   type PullRequestSnapshot,
 } from '@factory-factory/core/protocol';
@@ -61,6 +60,7 @@ import {
 } from '../../workflows/ratchet/messages.js';
 import { ratchetWorkflow } from '../../workflows/ratchet/workflow.js';
 import { portableWithRatchet, ratchetMemoryFromSource } from '../../workflows/workspace/state.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 import { uniqueSuffix } from '../support/services.js';
 import { createTimeSkippingEnvironment } from '../support/temporal-test-server.js';
 import { workflowBundle } from '../support/worker.js';
@@ -443,26 +443,16 @@ function portableOf(
   workspace: WorkspaceNaming,
   fields: Partial<PortableWorkspaceState>,
 ): PortableWorkspaceState {
-  return {
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId: workspace.id,
+  return portableWorkspaceState(workspace.id, {
     name: workspace.name,
     repoUrl: workspace.repoUrl,
     branchName: workspace.branchName,
-    baseBranch: 'main',
     location: 'CLOUD',
     prUrl: workspace.prUrl,
     prNumber: PR_NUMBER,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
     ratchetEnabled: true,
-    ratchetState: 'IDLE',
-    ratchetLastCiRunId: null,
-    prReviewLastCheckedAt: null,
-    ratchetDispatchKeys: [],
-    exportedAt: new Date(0).toISOString(),
     ...fields,
-  };
+  });
 }
 
 describe('ratchet interleaving: desktop and cloud on one PR (time-skipping Temporal, real workflow)', function () {

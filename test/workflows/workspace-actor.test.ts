@@ -8,10 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceState,
-} from '@factory-factory/core/protocol';
+import type { PortableWorkspaceState } from '@factory-factory/core/protocol';
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type Docker from 'dockerode';
@@ -38,6 +35,7 @@ import {
 import type { workspaceWorkflow } from '../../workflows/workspace/workflow.js';
 import { childEnv } from '../support/env.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
@@ -97,26 +95,10 @@ function portableState(
   repoName: string,
   overrides: Partial<PortableWorkspaceState> = {},
 ): PortableWorkspaceState {
-  return {
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId,
-    name: `workspace ${workspaceId}`,
+  return portableWorkspaceState(workspaceId, {
     repoUrl: `file://${GIT_MOUNT}/${repoName}.git`,
-    branchName: 'feature-x',
-    baseBranch: 'main',
-    location: 'DESKTOP',
-    prUrl: null,
-    prNumber: null,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
-    ratchetEnabled: false,
-    ratchetState: 'IDLE',
-    ratchetLastCiRunId: null,
-    prReviewLastCheckedAt: null,
-    ratchetDispatchKeys: [],
-    exportedAt: new Date().toISOString(),
     ...overrides,
-  };
+  });
 }
 
 function failureOf(err: unknown): ApplicationFailure | undefined {

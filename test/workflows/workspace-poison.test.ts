@@ -7,7 +7,6 @@
  * The witness is a well-formed actor whose workspace was pulled: it waits, and does no VM work.
  */
 import assert from 'node:assert/strict';
-import { PORTABLE_WORKSPACE_STATE_VERSION } from '@factory-factory/core/protocol';
 import {
   ApplicationFailure,
   type Client,
@@ -18,6 +17,7 @@ import {
 } from '@temporalio/client';
 import { workflowIds } from '../../workflows/ids.js';
 import { defaultWorkspaceSettings } from '../../workflows/workspace/messages.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
@@ -56,25 +56,7 @@ function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
 }
 
 function portableState(workspaceId: string): Record<string, unknown> {
-  return {
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId,
-    name: 'poison',
-    repoUrl: 'https://github.com/acme/app.git',
-    branchName: 'feature-x',
-    baseBranch: 'main',
-    location: 'DESKTOP',
-    prUrl: null,
-    prNumber: null,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
-    ratchetEnabled: false,
-    ratchetState: 'IDLE',
-    ratchetLastCiRunId: null,
-    prReviewLastCheckedAt: null,
-    ratchetDispatchKeys: [],
-    exportedAt: new Date().toISOString(),
-  };
+  return portableWorkspaceState(workspaceId, { name: 'poison' });
 }
 
 /** A state as continue-as-new carries it: READY, pulled to the desktop a moment ago. */

@@ -10,7 +10,6 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClientError } from '@factory-factory/core/agent-client';
-import { PORTABLE_WORKSPACE_STATE_VERSION } from '@factory-factory/core/protocol';
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { getWorkspaceView } from '../../db/workspaces.js';
@@ -25,6 +24,7 @@ import {
 import type { workspaceWorkflow } from '../../workflows/workspace/workflow.js';
 import { childEnv } from '../support/env.js';
 import { recordHistory, shouldRecordHistories } from '../support/histories.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 import {
   connectTestTemporal,
   createMigratedDatabase,
@@ -111,25 +111,11 @@ describe('a worker killed with SIGKILL in the middle of a workspace restore', fu
 
     const source: WorkspaceSource = {
       kind: 'portable',
-      state: {
-        version: PORTABLE_WORKSPACE_STATE_VERSION,
-        workspaceId,
+      state: portableWorkspaceState(workspaceId, {
         name: 'crash test',
         repoUrl: `file://${GIT_MOUNT}/app.git`,
         branchName: 'slow-setup',
-        baseBranch: 'main',
-        location: 'DESKTOP',
-        prUrl: null,
-        prNumber: null,
-        githubIssueNumber: null,
-        githubIssueUrl: null,
-        ratchetEnabled: false,
-        ratchetState: 'IDLE',
-        ratchetLastCiRunId: null,
-        prReviewLastCheckedAt: null,
-        ratchetDispatchKeys: [],
-        exportedAt: new Date().toISOString(),
-      },
+      }),
     };
     const sent = await client.workflow.executeUpdateWithStart(sendToCloudUpdate, {
       startWorkflowOperation: new WithStartWorkflowOperation<typeof workspaceWorkflow>('workspaceWorkflow', {
