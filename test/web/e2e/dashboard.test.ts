@@ -133,7 +133,7 @@ describe('web e2e: the dashboard in Chromium against the real stack', function (
     await page.waitForURL(/\/sign-in/);
     await page.getByLabel('Email').fill(`w2-${rig.suffix}@example.test`);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Workspaces' }).waitFor();
+    await page.getByRole('heading', { name: 'Workspaces', exact: true }).waitFor();
     for (const name of ['Workspaces', 'VM', 'Usage', 'API keys', 'Audit log'])
       await page.getByRole('link', { name, exact: true }).first().waitFor();
     // A new account has nothing yet, and says what to do first.
@@ -335,7 +335,7 @@ describe('web e2e: the dashboard in Chromium against the real stack', function (
 
   it('shows usage and sees it move when minutes are billed', async () => {
     const { page } = await signedIn('/usage');
-    await page.getByRole('heading', { name: 'Usage' }).waitFor();
+    await page.getByRole('heading', { name: 'Usage', exact: true }).waitFor();
     const minutes = async () => Number(/(\d+)/.exec(await textOf(page, 'minutes-used'))?.[1] ?? Number.NaN);
     const before = await until('minutes used', async () => {
       const n = await minutes();

@@ -65,7 +65,7 @@ describe('web e2e: the terminal on the VM page (real api, worker, VM)', function
 
   it('opens the terminal and runs a command in the VM', async () => {
     await page.goto(`${rig.api.url}/vm`);
-    await page.getByRole('heading', { name: 'Your VM' }).waitFor();
+    await page.getByRole('heading', { name: 'Your VM', exact: true }).waitFor();
     for (const item of ['GitHub CLI logged in', 'Claude logged in'])
       await page.getByText(item).first().waitFor();
     await page.getByRole('button', { name: 'Open terminal' }).click();
