@@ -10,11 +10,9 @@
  * repository is already cloned in it (every workspace is a new worktree on its own branch).
  */
 import { performance } from 'node:perf_hooks';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceState,
-} from '@factory-factory/core/protocol';
+import type { PortableWorkspaceState } from '@factory-factory/core/protocol';
 import { WorkspaceAnswerSchema } from '../api/contract/workspaces.js';
+import { portableWorkspaceState } from '../test/support/portable-state.js';
 import { workflowIds } from '../workflows/ids.js';
 import { startBenchCloud } from './lib/cloud.js';
 import { epochNow, historySplit, PhaseSamples, phaseTable } from './lib/phases.js';
@@ -24,25 +22,7 @@ const runs = Number(process.argv[2] ?? 8);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function portableState(workspaceId: string, repoUrl: string, branchName: string): PortableWorkspaceState {
-  return {
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId,
-    name: `bench ${workspaceId}`,
-    repoUrl,
-    branchName,
-    baseBranch: 'main',
-    location: 'DESKTOP',
-    prUrl: null,
-    prNumber: null,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
-    ratchetEnabled: false,
-    ratchetState: 'IDLE',
-    ratchetLastCiRunId: null,
-    prReviewLastCheckedAt: null,
-    ratchetDispatchKeys: [],
-    exportedAt: new Date().toISOString(),
-  };
+  return portableWorkspaceState(workspaceId, { name: `bench ${workspaceId}`, repoUrl, branchName });
 }
 
 /** Keeps this run's workspace ids apart from any earlier run's. */

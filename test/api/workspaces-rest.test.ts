@@ -6,10 +6,7 @@
  * the api's task queue has no worker, so anything that asked one would hang until the test timed out.
  */
 import assert from 'node:assert/strict';
-import {
-  PORTABLE_WORKSPACE_STATE_VERSION,
-  type PortableWorkspaceStateInput,
-} from '@factory-factory/core/protocol';
+import type { PortableWorkspaceStateInput } from '@factory-factory/core/protocol';
 import type { Express } from 'express';
 import { createWorkspaceReadModelActivities } from '../../activities/workspace/read-model.js';
 import { createApp } from '../../api/app.js';
@@ -20,6 +17,7 @@ import type { RatchetView } from '../../workflows/ratchet/messages.js';
 import type { WorkspaceView } from '../../workflows/workspace/messages.js';
 import { startTestApi, type TestApi } from '../support/api.js';
 import { errorCode, request } from '../support/http.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 import { createMigratedDatabase, type TestDatabase, testConfig, uniqueSuffix } from '../support/services.js';
 
 describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, no worker)', function () {
@@ -59,24 +57,13 @@ describe('workspaces REST: validation, tenancy, pagination, OpenAPI (Postgres, n
     ...overrides,
   });
 
-  const state = (workspaceId: string, repoUrl: string): PortableWorkspaceStateInput => ({
-    version: PORTABLE_WORKSPACE_STATE_VERSION,
-    workspaceId,
-    name: 'from the desktop',
-    repoUrl,
-    branchName: 'feature',
-    baseBranch: 'main',
-    location: 'DESKTOP',
-    prUrl: null,
-    prNumber: null,
-    githubIssueNumber: null,
-    githubIssueUrl: null,
-    ratchetEnabled: false,
-    ratchetState: 'IDLE',
-    ratchetLastCiRunId: null,
-    prReviewLastCheckedAt: null,
-    exportedAt: '2026-12-01T10:00:00.000Z',
-  });
+  const state = (workspaceId: string, repoUrl: string): PortableWorkspaceStateInput =>
+    portableWorkspaceState(workspaceId, {
+      name: 'from the desktop',
+      repoUrl,
+      branchName: 'feature',
+      exportedAt: '2026-12-01T10:00:00.000Z',
+    });
 
   const aliceIds = ['a1', 'a2', 'a3', 'a4', 'a5'].map((n) => `${n}-${suffix}`);
   const bobId = `b1-${suffix}`;

@@ -178,7 +178,8 @@ type SimFixer = {
   orphaned?: boolean;
 };
 
-type SettledFailure = { headSha: string; runId: number };
+/** A commit and the CI run GitHub shows for it. */
+type CommitRun = { headSha: string; runId: number };
 
 /** One PR, one check ("test"), CI run ids and head shas drawn in order (never reused). */
 class PullRequestWorld {
@@ -191,8 +192,8 @@ class PullRequestWorld {
   private pendingResult: 'FAILURE' | 'SUCCESS' = 'FAILURE';
   /** Answer polls with an outage (GitHub unreachable) while set. */
   outage = false;
-  /** Every failing head CI settled on, so a force-push can bring one back. */
-  private readonly settledFailures: SettledFailure[] = [{ headSha: this.headSha, runId: this.runId }];
+  /** Every commit whose CI run settled on FAILURE, so a force-push can bring one back. */
+  private readonly settledFailures: CommitRun[] = [{ headSha: this.headSha, runId: this.runId }];
 
   private nextSha(): string {
     this.shaSeq += 1;
@@ -243,7 +244,7 @@ class PullRequestWorld {
   }
 
   /** The key a side sees while the PR is at that failing commit. */
-  keyAt(failure: SettledFailure): string {
+  keyAt(failure: CommitRun): string {
     return snapshotKey(this.snapshotAt(failure, 'FAILURE'));
   }
 
@@ -252,7 +253,7 @@ class PullRequestWorld {
     return this.snapshotAt({ headSha: this.headSha, runId: this.runId }, this.ci);
   }
 
-  private snapshotAt(at: SettledFailure, ci: PullRequestWorld['ci']): PullRequestSnapshot {
+  private snapshotAt(at: CommitRun, ci: PullRequestWorld['ci']): PullRequestSnapshot {
     const running = ci === 'PENDING';
     const view = GhPrViewSchema.parse({
       number: PR_NUMBER,

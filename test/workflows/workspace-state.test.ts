@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { PORTABLE_WORKSPACE_STATE_VERSION } from '@factory-factory/core/protocol';
 import type { WorkspaceSource } from '../../workflows/workspace/messages.js';
 import { CarriedWorkspaceStateSchema, WorkspaceViewSchema } from '../../workflows/workspace/messages.js';
 import {
@@ -15,33 +14,17 @@ import {
   type WorkspaceEvent,
   type WorkspaceState,
 } from '../../workflows/workspace/state.js';
+import { portableWorkspaceState } from '../support/portable-state.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 function portable(overrides: Record<string, unknown> = {}): WorkspaceSource {
-  return {
-    kind: 'portable',
-    state: {
-      version: PORTABLE_WORKSPACE_STATE_VERSION,
-      workspaceId: 'ws-1',
-      name: 'Fix the thing',
-      repoUrl: 'https://github.com/acme/app.git',
-      branchName: 'fix-thing',
-      baseBranch: 'main',
-      location: 'DESKTOP',
-      prUrl: null,
-      prNumber: null,
-      githubIssueNumber: null,
-      githubIssueUrl: null,
-      ratchetEnabled: false,
-      ratchetState: 'IDLE',
-      ratchetLastCiRunId: null,
-      prReviewLastCheckedAt: null,
-      ratchetDispatchKeys: [],
-      exportedAt: '2026-01-01T00:00:00.000Z',
-      ...overrides,
-    },
-  } as WorkspaceSource;
+  const state = portableWorkspaceState('ws-1', {
+    name: 'Fix the thing',
+    branchName: 'fix-thing',
+    exportedAt: '2026-01-01T00:00:00.000Z',
+  });
+  return { kind: 'portable', state: { ...state, ...overrides } } as WorkspaceSource;
 }
 
 const details = {
